@@ -1,0 +1,20 @@
+/** Opening the deployment's warehouse reader from its connection config. */
+import type { ConnectionConfig } from '../config/types.ts';
+import { openDuckDBReader } from './warehouse/duckdb.ts';
+import type { WarehouseReader } from './warehouse/types.ts';
+
+/**
+ * Opens a reader for the connection. Secrets are read from the environment variables and key files
+ * the connection names, at this moment, and never returned or logged.
+ * @throws SourceError when the warehouse cannot be reached with this configuration.
+ */
+export async function openReader(conn: ConnectionConfig): Promise<WarehouseReader> {
+  switch (conn.type) {
+    case 'duckdb':
+      return openDuckDBReader(conn.path);
+    case 'snowflake': {
+      const { openSnowflakeReader } = await import('./warehouse/snowflake.ts');
+      return openSnowflakeReader(conn);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The warehouse-neutral shape of what readers return. Each reader converts its driver's values into
+ * these kinds so that mapping, cursors and tests never depend on a particular warehouse.
+ */
+import type { Cursor } from '../../incremental/cursor.ts';
+
+/**
+ * Logical column kinds and the JS value each carries (NULL is always `null`):
+ * - `text`: string
+ * - `integer`: number when |v| <= 2^53 - 1, otherwise a string of decimal digits (exact)
+ * - `decimal`: string, the exact decimal text (e.g. `"12.50"`)
+ * - `float`: number
+ * - `boolean`: boolean
+ * - `timestamp_ntz`: string `YYYY-MM-DDTHH:MM:SS.ffffff` (wall clock, no zone)
+ * - `timestamp_tz`: string `YYYY-MM-DDTHH:MM:SS.ffffffZ` (the instant, in UTC)
+ * - `date`: string `YYYY-MM-DD`
+ * - `time`: string `HH:MM:SS[.ffffff]`
+ * - `json`: string, JSON text (JSON, VARIANT, OBJECT, ARRAY columns)
+ * - `structured`: an already parsed JSON-compatible value (DuckDB LIST/STRUCT/MAP)
+ * - `binary`: string, lower-case hex
+ * - `other`: string, the warehouse's text form
+ */
+export type ColumnKind =
+  | 'text'
+  | 'integer'
+  | 'decimal'
+  | 'float'
+  | 'boolean'
+  | 'timestamp_ntz'
+  | 'timestamp_tz'
+  | 'date'
+  | 'time'
+  | 'json'
+  | 'structured'
+  | 'binary'
+  | 'other';
+
+/** A value as read; see `ColumnKind` for which JS type each kind carries. */
+export type SourceValue = null | string | number | boolean | object;
+
+/** A column of the source table or view. */
+export interface SourceColumn {
+  /** Exact column name as the warehouse reports it (case preserved). */
+  name: string;
+  kind: ColumnKind;
+  /** The warehouse's declared type, e.g. `DECIMAL(12,2)`, `TIMESTAMP_NTZ(9)`; used for casts of bound parameters. */
+  sqlType: string;
+}
+
+/** One page of rows: `rows[i][j]` is the value of `columns[j]`. */
+export interface SourcePage {
+  columns: SourceColumn[];
+  rows: SourceValue[][];
+}
+
+/** What a page read asks for. Timestamps are canonical literals of the change column's kind. */
+export interface PageRequest {
+  table: string;
+  /** Columns to select, in this order (the reader quotes them). */
+  columns: SourceColumn[];
+  change: SourceColumn;
+  /** Tie-break column, or undefined when pages never split a group of equal change timestamps. */
+  tieBreaker?: SourceColumn;
+  /** Exclusive lower bound, or null for the start of the table. */
+  after: Cursor | null;
+  /** Inclusive upper bound of the change timestamp (settle bound or the end of a backfill range). */
+  until: string;
+  /** Extra inclusive-exclusive range on the event timestamp (backfill), as canonical literals. */
+  eventRange?: { column: SourceColumn; from?: string; to?: string };
+  limit: number;
+}
+
+/**
+ * A warehouse connection able to describe a table and read keyset pages from it.
+ * Implementations: DuckDB (`duckdb.ts`), Snowflake (`snowflake.ts`).
+ */
+export interface WarehouseReader {
+  /** Short dialect name for messages: `duckdb` or `snowflake`. */
+  readonly dialect: string;
+  /**
+   * Columns of a table or view, in table order.
+   * @throws SourceError (non-retryable) when the table does not exist.
+   */
+  describe(table: string): Promise<SourceColumn[]>;
+  /**
+   * Rows with cursor > `after` and change timestamp <= `until`, ordered by the cursor, at most `limit`
+   * rows, extended so that the last cursor value is never split across pages.
+   */
+  readPage(req: PageRequest): Promise<SourcePage>;
+  /** Up to `limit` rows whose change timestamp is NULL, and how many there are in all. */
+  readNullChange(req: { table: string; columns: SourceColumn[]; change: SourceColumn; limit: number }): Promise<{ page: SourcePage; total: number }>;
+  close(): Promise<void>;
+}
+
+/** A problem with the source itself (missing table or column, wrong type): retrying will not help. */
+export class SourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceError';
+  }
+}

@@ -1,0 +1,51 @@
+/** Human-readable output shared by CLI commands. */
+import type { Cursor } from '../incremental/cursor.ts';
+import type { SyncRunResult } from '../workflows/index.ts';
+
+/** `1234567` -> `1,234,567`. */
+export function num(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** A watermark as one short string. */
+export function cursorText(c: Cursor | null): string {
+  if (!c) return 'none (never committed)';
+  return c.key === null ? c.ts : `${c.ts} / key ${c.key}`;
+}
+
+/** Counts by reason, largest first: `missing_identifier 6, invalid_email 4`. */
+export function reasons(counts: Record<string, number>): string {
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${num(n)}`);
+  return parts.length ? parts.join(', ') : '';
+}
+
+/** URL of a workflow run in the Temporal Web UI. */
+export function runUrl(uiUrl: string, namespace: string, workflowId: string, runId: string): string {
+  return `${uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
+}
+
+/** The block printed for one finished run. */
+export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?: number } = {}): string {
+  const lines: string[] = [];
+  const pad = (k: string) => `  ${k.padEnd(18)}`;
+  if (r.rowsRead === 0 && r.rejectedTotal === 0) {
+    lines.push(`${pad('result')}no new rows since the watermark: nothing loaded`);
+  }
+  lines.push(`${pad('rows read')}${num(r.rowsRead)}${r.pages ? ` in ${num(r.pages)} page(s)` : ''}`);
+  lines.push(
+    `${pad('events accepted')}${num(r.eventsAccepted)}` +
+      (extra.storedByApi !== undefined ? ` (the API stored ${num(extra.storedByApi)} new)` : '') +
+      (r.duplicates ? `, ${num(r.duplicates)} repeated unique_id(s) dropped` : ''),
+  );
+  lines.push(`${pad('rows rejected')}${num(r.rejectedTotal)}${r.rejectedTotal ? `: ${reasons(r.rejected)}` : ''}`);
+  const w = reasons(r.warnings);
+  if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
+  lines.push(`${pad('watermark before')}${cursorText(r.watermarkBefore)}`);
+  lines.push(`${pad('watermark after')}${cursorText(r.watermarkAfter)}`);
+  if (r.throttled) lines.push(`${pad('rate limited')}${num(r.throttled)} request(s) answered 429 and retried`);
+  if (extra.url) lines.push(`${pad('run')}${extra.url}`);
+  return lines.join('\n');
+}

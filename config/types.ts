@@ -1,0 +1,96 @@
+/**
+ * The shapes of the two kinds of configuration file: an event sync (one per YAML file under `syncs/`)
+ * and the single warehouse connection of a deployment. Keys are snake_case exactly as written in YAML;
+ * `loadSyncFile` returns them with every default filled in (see `schemas/sync.schema.json`).
+ *
+ * Nothing secret is ever part of these shapes: the connection names environment variables and key
+ * files, never their values, so a `SyncConfig` may travel in Temporal workflow arguments and memos.
+ */
+
+/** Profile identifier kinds Klaviyo accepts on an event's profile. */
+export const PROFILE_IDENTIFIERS = ['email', 'phone_number', 'external_id', 'klaviyo_id'] as const;
+export type ProfileIdentifier = (typeof PROFILE_IDENTIFIERS)[number];
+
+/** A fully defaulted event sync definition. */
+export interface SyncConfig {
+  /** Unique sync name; also the Temporal Schedule id. `^[a-z0-9][a-z0-9_-]{0,62}$`. */
+  name: string;
+  description?: string;
+  source: {
+    /** `database.schema.table`, `schema.table` or `table`; each part quoted for the warehouse's dialect. */
+    table: string;
+    /**
+     * Column that breaks ties between rows with the same change-detection timestamp.
+     * Defaults to `mapping.unique_id`; with neither, pages never split a group of equal timestamps.
+     */
+    tie_breaker?: string;
+  };
+  /** Exactly one of `name` (a constant metric) and `column` (the metric name per row). */
+  metric: { name?: string; column?: string };
+  mapping: {
+    /** Column holding when the event happened. */
+    event_timestamp: string;
+    /** Column holding when the row last changed; drives incremental reads. Must differ from event_timestamp. */
+    change_timestamp: string;
+    /** At least one identifier must be mapped. */
+    profile: Partial<Record<ProfileIdentifier, string>>;
+    unique_id?: string;
+    value?: string;
+    value_currency?: string;
+  };
+  schedule: {
+    /** Five-field cron expression, evaluated in `timezone`. Exclusive with `interval`. */
+    cron?: string;
+    /** Interval such as `15m`, `1h`, `1d`. Exclusive with `cron`. */
+    interval?: string;
+    /** IANA time zone of the cron expression. Default `UTC`. */
+    timezone: string;
+    paused: boolean;
+  };
+  options: SyncOptions;
+}
+
+/** Run options, all with safe defaults. Durations are strings like `90s`, `5m`, `2h`, `1d`. */
+export interface SyncOptions {
+  /** Rows read per page (one activity per page). Default 5,000. */
+  page_size: number;
+  /** Rows whose change timestamp is newer than now minus this are left for the next run. Default `5m`. */
+  settle_delay: string;
+  /** Each run re-reads this window behind the watermark for late-committing rows. Default `0s` (off). */
+  lookback: string;
+  /** IANA zone in which zone-less timestamps (TIMESTAMP_NTZ, DuckDB TIMESTAMP) are read. Default `UTC`. */
+  timestamp_zone: string;
+  /** ISO 3166-1 alpha-2 region for phone numbers written without a country code. Default `US`. */
+  default_phone_region: string;
+  /** Send Klaviyo's `backfill: true` on events of incremental runs too. Default false (backfill runs always send it). */
+  backfill: boolean;
+}
+
+/** The deployment's one warehouse connection. */
+export type ConnectionConfig = DuckDBConnectionConfig | SnowflakeConnectionConfig;
+
+export interface DuckDBConnectionConfig {
+  type: 'duckdb';
+  /** Path of the DuckDB database file, relative to the connection file's folder when not absolute. */
+  path: string;
+}
+
+export interface SnowflakeConnectionConfig {
+  type: 'snowflake';
+  account: string;
+  user: string;
+  role?: string;
+  warehouse?: string;
+  database?: string;
+  schema?: string;
+  /** Only for tests against a local Snowflake-compatible server (fakesnow): e.g. `http://127.0.0.1:8000`. */
+  access_url?: string;
+  auth: {
+    /** Environment variable holding the password. */
+    password_env?: string;
+    /** Path of a PKCS#8 private key file (key-pair authentication). */
+    private_key_file?: string;
+    /** Environment variable holding the private key's passphrase. */
+    private_key_passphrase_env?: string;
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The worker: runs the sync workflows and activities on a task queue. Start it with
+ * `dwh-import worker` (or `node --import tsx worker.ts`); configuration comes from the environment
+ * (see config/env.ts) and the connection file.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createSyncActivities } from './activities/sync.ts';
+import { StateStore } from './activities/state/store.ts';
+import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
+import type { ConnectionConfig } from './config/types.ts';
+import { temporalConnectionOptions, type TemporalSettings } from './config/env.ts';
+import { BULK_EVENTS_LIMITS, type RateLimits } from './loading/rate-limiter.ts';
+
+/** Everything a worker needs. */
+export interface WorkerOptions {
+  temporal: TemporalSettings;
+  connection: ConnectionConfig;
+  statePath: string;
+  klaviyo: KlaviyoTarget;
+  /** Default: Klaviyo's bulk limits. `null` sends unpaced (a local API with limits off). */
+  rateLimits?: RateLimits | null;
+  /** Pages processed at once by this worker (across syncs). Default 4. */
+  maxConcurrentPages?: number;
+  /** A prebuilt workflow bundle (tests build it once). */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+}
+
+/** Path of the workflow module, for bundling. */
+export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+/** Bundles the workflow code once (a few seconds); pass the result to several workers. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+}
+
+/** A created worker and the resources to release after it stops. */
+export interface RunningWorker {
+  worker: Worker;
+  state: StateStore;
+  close(): Promise<void>;
+}
+
+/** Creates (does not run) a worker. Call `worker.run()` and later `worker.shutdown()`, then `close()`. */
+export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect(temporalConnectionOptions(opts.temporal));
+  const state = new StateStore(opts.statePath);
+  const activities = createSyncActivities({
+    connection: opts.connection,
+    state,
+    klaviyo: opts.klaviyo,
+    rateLimits: opts.rateLimits === undefined ? BULK_EVENTS_LIMITS : opts.rateLimits,
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.temporal.namespace,
+    taskQueue: opts.temporal.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentPages ?? 4,
+  });
+  return {
+    worker,
+    state,
+    close: async () => {
+      state.close();
+      await connection.close();
+    },
+  };
+}
