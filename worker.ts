@@ -4,7 +4,7 @@
  * (see config/env.ts) and the connection file.
  */
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createSyncActivities } from './activities/sync.ts';
 import { StateStore } from './activities/state/store.ts';
 import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
@@ -31,7 +31,7 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', impo
 
 /** Bundles the workflow code once (a few seconds); pass the result to several workers. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
 }
 
 /** A created worker and the resources to release after it stops. */
