@@ -145,6 +145,11 @@ export async function ensureBackgroundDevServer(
       return { address, uiUrl: `http://localhost:${s.uiPort}`, reused: true };
     }
   }
+  // Something already answers on the port (a dev server started by hand, or by another checkout): use it.
+  const address = `127.0.0.1:${ports.port}`;
+  if (await waitForTemporal(address, 1500).then(() => true, () => false)) {
+    return { address, uiUrl: `http://localhost:${ports.uiPort}`, reused: true };
+  }
   const srv = await startDevServer({
     cli,
     dbFile: join(dataDir, 'temporal.db'),
