@@ -4,8 +4,11 @@ import { ConfigError } from '../config/load.ts';
 import { register as apply } from './commands/apply.ts';
 import { register as demo } from './commands/demo.ts';
 import { register as localApi } from './commands/local-api.ts';
+import { register as pause } from './commands/pause.ts';
 import { register as plan } from './commands/plan.ts';
+import { register as rejects } from './commands/rejects.ts';
 import { register as run } from './commands/run.ts';
+import { register as status } from './commands/status.ts';
 import { register as validate } from './commands/validate.ts';
 import { register as worker } from './commands/worker.ts';
 
@@ -13,7 +16,7 @@ const program = new Command('dwh-import')
   .description('Import event rows from a data warehouse into Klaviyo, declared as YAML and scheduled on Temporal')
   .showHelpAfterError();
 
-for (const r of [demo, validate, plan, apply, run, worker, localApi]) r(program);
+for (const r of [demo, validate, plan, apply, run, status, pause, rejects, worker, localApi]) r(program);
 
 try {
   await program.parseAsync(process.argv);

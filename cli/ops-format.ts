@@ -1,6 +1,9 @@
 /** Text output of the operations commands (plan, apply, status, rejects). */
 import type { AppliedStep, FieldChange, Plan, PlanEntry } from '../ops/plan.ts';
 import { planCounts, planErrors, planHasChanges } from '../ops/plan.ts';
+import { durationText, progressLine } from '../ops/progress.ts';
+import type { RunInfo, SyncStatus } from '../ops/status.ts';
+import { cursorText, num, reasons } from './format.ts';
 
 /** A value as shown in a diff: strings quoted, everything else as JSON. */
 export function valueText(v: unknown): string {
@@ -72,4 +75,65 @@ export function formatPlan(p: Plan, where: { address: string; syncsDir: string; 
 export function stepLine(s: AppliedStep): string {
   const verb = { create: 'created', update: 'updated', delete: 'deleted', 'search-attribute': 'created search attribute' }[s.action];
   return s.ok ? `${verb.padEnd(8)} ${s.name}` : `FAILED   ${s.action} ${s.name}: ${s.error}`;
+}
+
+/** `2026-11-30 04:00:00 UTC`. */
+export function timeText(isoText: string): string {
+  return `${isoText.slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** `in 39m`, `5m ago`. */
+export function relativeText(isoText: string, now = Date.now()): string {
+  const d = Date.parse(isoText) - now;
+  const t = durationText(Math.abs(d));
+  return d >= 0 ? `in ${t}` : `${t} ago`;
+}
+
+function runLine(r: RunInfo, now: number): string {
+  if (r.status === 'COMPLETED' && r.result) {
+    const x = r.result;
+    const took = Date.parse(x.finishedAt) - Date.parse(x.startedAt);
+    return (
+      `completed ${timeText(x.finishedAt)} (${relativeText(x.finishedAt, now)}, took ${durationText(took)}): ` +
+      `${num(x.rowsRead)} rows read, ${num(x.eventsAccepted)} events accepted, ${num(x.rejectedTotal)} rejected` +
+      (x.rejectedTotal ? ` (${reasons(x.rejected)})` : '')
+    );
+  }
+  const when = r.closedAt ?? r.startedAt;
+  return `${r.status.toLowerCase()} ${timeText(when)} (${relativeText(when, now)})${r.failure ? `: ${r.failure}` : ''}`;
+}
+
+/** The status block of one sync. */
+export function formatStatus(s: SyncStatus, opts: { uiUrl?: string; namespace: string; statePath: string; now?: number }): string {
+  const now = opts.now ?? Date.now();
+  const pad = (k: string) => `  ${k.padEnd(14)}`;
+  const lines = [`${s.sync}${s.file ? `  (${s.file})` : ''}`];
+  if (s.summary) lines.push(`${pad('sync')}${s.summary}`);
+  lines.push(`${pad('schedule')}${s.schedule}, task queue ${s.taskQueue}`);
+  if (s.paused) lines.push(`${pad('state')}PAUSED${s.note ? `: ${s.note}` : ''}`);
+  else lines.push(`${pad('state')}active${s.nextRunAt ? `; next run ${timeText(s.nextRunAt)} (${relativeText(s.nextRunAt, now)})` : ''}`);
+  if (s.running) {
+    const p = s.running.progress;
+    lines.push(
+      `${pad('running')}${s.running.workflowId} since ${timeText(s.running.startedAt)}` +
+        (p ? `: ${progressLine(p, { eventsPerSecond: null, fraction: null, etaMs: null })}` : ' (no progress answer from a worker yet)'),
+    );
+  }
+  lines.push(`${pad('last run')}${s.lastRun ? runLine(s.lastRun, now) : 'none yet'}`);
+  const w = s.watermark;
+  if (w.source === 'state store') {
+    lines.push(`${pad('watermark')}${cursorText(w.cursor)}${w.updatedAt ? ` (committed ${timeText(w.updatedAt)})` : ''}`);
+  } else if (w.source === 'last run') {
+    lines.push(`${pad('watermark')}${cursorText(w.cursor)} (as the last run left it; state store ${opts.statePath} not found here)`);
+  } else lines.push(`${pad('watermark')}unknown: no completed run, and the state store ${opts.statePath} is not found here (set DWH_IMPORT_STATE or --state)`);
+  const r = s.recent;
+  if (r.runs + r.failed > 0) {
+    const rej = reasons(r.rejected);
+    lines.push(
+      `${pad(`last ${r.runs + r.failed} run(s)`)}${num(r.rowsRead)} rows read, ${num(r.eventsAccepted)} events accepted, ` +
+        `${rej ? `rejected: ${rej}` : 'no rejects'}${r.failed ? `; ${r.failed} run(s) did not complete` : ''}`,
+    );
+  }
+  if (opts.uiUrl) lines.push(`${pad('Temporal UI')}${opts.uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(opts.namespace)}/schedules/${encodeURIComponent(s.sync)}`);
+  return lines.join('\n');
 }

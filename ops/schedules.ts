@@ -244,7 +244,7 @@ export async function triggerRun(client: Client, syncName: string, timeoutMs = 1
   return (await triggerOrFollow(client, syncName, timeoutMs)).handle;
 }
 
-/** As `triggerRun`, and says whether the run was started now or was already running. */
+/** As `triggerRun`, and gives the run's first run id and whether it was started now or was already running. */
 export async function triggerOrFollow(client: Client, syncName: string, timeoutMs = 15_000) {
   const handle: ScheduleHandle = client.schedule.getHandle(syncName);
   const before = await handle.describe();
@@ -253,7 +253,7 @@ export async function triggerOrFollow(client: Client, syncName: string, timeoutM
     client.workflow.getHandle<(i: SyncWorkflowInput) => Promise<SyncRunResult>>(workflowId, undefined, { firstExecutionRunId });
   if (inFlight) {
     // A scheduled run is already going (overlap SKIP would drop a trigger): follow that one.
-    return { handle: wf(inFlight.workflow.workflowId, inFlight.workflow.firstExecutionRunId), followed: true, paused: before.state.paused };
+    return { handle: wf(inFlight.workflow.workflowId, inFlight.workflow.firstExecutionRunId), runId: inFlight.workflow.firstExecutionRunId, followed: true, paused: before.state.paused };
   }
   const known = new Set(actionIds(before));
   await handle.trigger(ScheduleOverlapPolicy.SKIP);
@@ -261,7 +261,7 @@ export async function triggerOrFollow(client: Client, syncName: string, timeoutM
   while (Date.now() < deadline) {
     const d = await handle.describe();
     const fresh = actions(d).find((a) => !known.has(`${a.workflowId}/${a.firstExecutionRunId}`));
-    if (fresh) return { handle: wf(fresh.workflowId, fresh.firstExecutionRunId), followed: false, paused: before.state.paused };
+    if (fresh) return { handle: wf(fresh.workflowId, fresh.firstExecutionRunId), runId: fresh.firstExecutionRunId, followed: false, paused: before.state.paused };
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`the schedule of ${syncName} did not start a run (is one already running? overlap policy is SKIP)`);

@@ -19,6 +19,7 @@ import type { Cursor } from '../incremental/cursor.ts';
 import type { createSyncActivities } from '../activities/sync.ts';
 import { NON_RETRYABLE_ERRORS, type Counts, type PageResult } from '../activities/types.ts';
 import { EVENT_SYNC_NAME } from './search-attributes.ts';
+import { progressOf, runDetails, type RunProgress } from './ui.ts';
 
 type Activities = ReturnType<typeof createSyncActivities>;
 
@@ -75,7 +76,7 @@ export interface SyncRunResult extends RunTotals {
 }
 
 /** Query: the run's progress so far. */
-export const progressQuery = defineQuery<RunTotals & { phase: string; after: Cursor | null; watermark: Cursor | null }>('progress');
+export const progressQuery = defineQuery<RunProgress>('progress');
 
 function zeroTotals(): RunTotals {
   return { rowsRead: 0, eventsAccepted: 0, duplicates: 0, rejected: {}, warnings: {}, pages: 0, requests: 0, throttled: 0, retries: 0 };
@@ -151,7 +152,8 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncRunRes
     log.info('sync run prepared', { sync: sync.name, watermark: fmt(prep.watermark), until: prep.until, nullChangeRows: prep.nullChangeRows });
   }
 
-  setHandler(progressQuery, () => ({ ...c.totals, phase: c.phase, after: c.after, watermark: c.watermark }));
+  setHandler(progressQuery, () => progressOf(sync.name, c));
+  setCurrentDetails(runDetails(sync, c));
 
   for (;;) {
     const lookback = c.phase === 'lookback';
@@ -178,10 +180,7 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncRunRes
     add(c.totals, page);
     if (!lookback) c.watermark = page.watermark;
     if (page.last) c.after = page.last;
-    setCurrentDetails(
-      `**${sync.name}**: ${c.totals.rowsRead} rows read, ${c.totals.eventsAccepted} events accepted, ` +
-        `${Object.values(c.totals.rejected).reduce((a, b) => a + b, 0)} rejected; watermark ${fmt(c.watermark)}`,
-    );
+    setCurrentDetails(runDetails(sync, c));
     if (page.done) {
       if (!lookback) break;
       c.phase = 'main';

@@ -1,0 +1,89 @@
+/**
+ * What the Temporal UI and the CLI show about a running sync: the live "current details" (markdown),
+ * and the `progress` query's answer. Deterministic, sandbox-safe code (no Node modules, no clock):
+ * imported by the workflow.
+ */
+import type { SyncConfig } from '../config/types.ts';
+import type { Cursor } from '../incremental/cursor.ts';
+import type { Counts } from '../activities/types.ts';
+
+/** The counters a run keeps (the workflow's `RunTotals`). */
+export interface RunCounters {
+  rowsRead: number;
+  eventsAccepted: number;
+  duplicates: number;
+  rejected: Counts;
+  warnings: Counts;
+  pages: number;
+  requests: number;
+  throttled: number;
+  retries: number;
+}
+
+/** The part of the workflow's run state these views read. */
+export interface RunStateView {
+  runId: string;
+  phase: 'lookback' | 'main';
+  after: Cursor | null;
+  until: string;
+  watermark: Cursor | null;
+  watermarkBefore: Cursor | null;
+  totals: RunCounters;
+  startedAt: string;
+}
+
+/**
+ * Answer of the `progress` query: the counters so far plus where the run is. `until` is the inclusive
+ * upper bound of change timestamps this run reads; `after` the cursor of the last row read;
+ * `startedAt` ISO 8601 UTC.
+ */
+export interface RunProgress extends RunCounters {
+  sync: string;
+  runId: string;
+  phase: string;
+  after: Cursor | null;
+  watermark: Cursor | null;
+  watermarkBefore: Cursor | null;
+  until: string;
+  startedAt: string;
+}
+
+/** The `progress` query's answer for a run state. */
+export function progressOf(sync: string, c: RunStateView): RunProgress {
+  return { ...c.totals, sync, runId: c.runId, phase: c.phase, after: c.after, watermark: c.watermark, watermarkBefore: c.watermarkBefore, until: c.until, startedAt: c.startedAt };
+}
+
+/** `1234567` -> `1,234,567` (no Intl: the workflow sandbox need not have locale data). */
+function num(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+function cursorText(c: Cursor | null): string {
+  return c ? (c.key === null ? c.ts : `${c.ts} / key ${c.key}`) : 'none yet';
+}
+
+function reasons(counts: Counts): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${num(n)}`)
+    .join(', ');
+}
+
+/** The live details of a running sync (markdown, shown as "current details" in the Temporal UI). */
+export function runDetails(sync: SyncConfig, c: RunStateView): string {
+  const t = c.totals;
+  const rejected = Object.values(t.rejected).reduce((a, b) => a + b, 0);
+  const lines = [
+    `**${sync.name}** ${c.phase === 'lookback' ? 're-reading the lookback window' : 'loading'}: ${num(t.pages)} page(s) done, started ${c.startedAt}`,
+    '',
+    `- rows read: ${num(t.rowsRead)}; events accepted: ${num(t.eventsAccepted)}; rejected: ${num(rejected)}${rejected ? ` (${reasons(t.rejected)})` : ''}`,
+  ];
+  const w = reasons(t.warnings);
+  if (w) lines.push(`- identifiers dropped, event kept: ${w}`);
+  if (t.duplicates) lines.push(`- repeated unique_id in a page, dropped: ${num(t.duplicates)}`);
+  lines.push(`- watermark: ${cursorText(c.watermark)} (before this run: ${cursorText(c.watermarkBefore)})`);
+  lines.push(`- reads rows of \`${sync.source.table}\` changed up to ${c.until} (now minus settle delay ${sync.options.settle_delay})`);
+  lines.push(`- Klaviyo: ${num(t.requests)} request(s)${t.throttled ? `, ${num(t.throttled)} answered 429 and retried` : ''}${t.retries ? `, ${num(t.retries)} retried` : ''}`);
+  return lines.join('\n');
+}
