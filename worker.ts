@@ -11,6 +11,7 @@ import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
 import type { ConnectionConfig } from './config/types.ts';
 import { temporalConnectionOptions, type TemporalSettings } from './config/env.ts';
 import { BULK_EVENTS_LIMITS, type RateLimits } from './loading/rate-limiter.ts';
+import type { WorkerMetrics } from './observability/metrics.ts';
 
 /** Everything a worker needs. */
 export interface WorkerOptions {
@@ -24,6 +25,8 @@ export interface WorkerOptions {
   maxConcurrentPages?: number;
   /** A prebuilt workflow bundle (tests build it once). */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Prometheus metrics to record into (activity results and Klaviyo HTTP requests); serve them with `serveMetrics`. */
+  metrics?: WorkerMetrics;
 }
 
 /** Path of the workflow module, for bundling. */
@@ -58,11 +61,14 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentPages ?? 4,
+    ...(opts.metrics ? { interceptors: { activity: [opts.metrics.activityInterceptor()] } } : {}),
   });
+  opts.metrics?.watchKlaviyo(opts.klaviyo.baseUrl);
   return {
     worker,
     state,
     close: async () => {
+      opts.metrics?.stop();
       state.close();
       await connection.close();
     },

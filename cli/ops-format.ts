@@ -116,10 +116,11 @@ export function formatStatus(s: SyncStatus, opts: { uiUrl?: string; namespace: s
     const p = s.running.progress;
     lines.push(
       `${pad('running')}${s.running.workflowId} since ${timeText(s.running.startedAt)}` +
-        (p ? `: ${progressLine(p, { eventsPerSecond: null, fraction: null, etaMs: null })}` : ' (no progress answer from a worker yet)'),
+        (p ? `: ${progressLine(p, { eventsPerSecond: null })}` : ' (no progress answer from a worker yet)'),
     );
   }
   lines.push(`${pad('last run')}${s.lastRun ? runLine(s.lastRun, now) : 'none yet'}`);
+  if (s.lastRun) lines.push(`${pad('')}${s.lastRun.workflowId}, run id ${s.lastRun.runId}`);
   const w = s.watermark;
   if (w.source === 'state store') {
     lines.push(`${pad('watermark')}${cursorText(w.cursor)}${w.updatedAt ? ` (committed ${timeText(w.updatedAt)})` : ''}`);

@@ -11,7 +11,7 @@ export const MASK_MAX = 48;
 
 /** Format-preserving mask of a text: `Ann@Example.org` -> `Xxx@Xxxxxxx.xxx`, `+49 (0)30 12` -> `+99 (9)99 99`. */
 export function maskText(s: string, max = MASK_MAX): string {
-  const masked = s.replace(/\p{Lu}/gu, 'X').replace(/\p{L}/gu, 'x').replace(/\p{N}/gu, '9');
+  const masked = s.replace(/\p{L}|\p{N}/gu, (c) => (/\p{N}/u.test(c) ? '9' : /\p{Lu}/u.test(c) ? 'X' : 'x'));
   return masked.length > max ? `${masked.slice(0, max)}...(${s.length} chars)` : masked;
 }
 

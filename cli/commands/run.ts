@@ -1,8 +1,9 @@
 /**
  * `dwh-import run <sync> [--wait]`: triggers a run now through the sync's schedule (overlap SKIP, so
  * never two runs of a sync at once and the watermark chain stays intact; a run already going is
- * followed instead). With --wait, a live progress line (rows, events/s, rejects, an ETA estimated by
- * change time: see ops/progress.ts) until the run ends, then its result. Exit code 1 when the run fails.
+ * followed instead). With --wait, a live progress line (rows, events/s, rejects, the change timestamp
+ * reached; no ETA, see ops/progress.ts for why) until the run ends, then its result. Exit code 1 when
+ * the run fails.
  */
 import type { Command } from 'commander';
 import { Client, WorkflowFailedError } from '@temporalio/client';
