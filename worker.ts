@@ -12,6 +12,9 @@ import type { ConnectionConfig } from './config/types.ts';
 import { temporalConnectionOptions, type TemporalSettings } from './config/env.ts';
 import { BULK_EVENTS_LIMITS, type RateLimits } from './loading/rate-limiter.ts';
 import type { WorkerMetrics } from './observability/metrics.ts';
+import { activityLogInterceptor } from './observability/logging.ts';
+import type { Logger as Pino } from 'pino';
+import type { Logger } from '@temporalio/common';
 
 /** Everything a worker needs. */
 export interface WorkerOptions {
@@ -27,14 +30,16 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Prometheus metrics to record into (activity results and Klaviyo HTTP requests); serve them with `serveMetrics`. */
   metrics?: WorkerMetrics;
+  /** JSON logger for one line per page (`page loaded` / `page failed`). */
+  pageLog?: Pino;
 }
 
 /** Path of the workflow module, for bundling. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
-/** Bundles the workflow code once (a few seconds); pass the result to several workers. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+/** Bundles the workflow code once (a few seconds); pass the result to several workers. `logger` gets the bundler's messages (default: warnings to the console). */
+export function bundleWorkflows(logger: Logger = new DefaultLogger('WARN')): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
 /** A created worker and the resources to release after it stops. */
@@ -61,7 +66,9 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentPages ?? 4,
-    ...(opts.metrics ? { interceptors: { activity: [opts.metrics.activityInterceptor()] } } : {}),
+    interceptors: {
+      activity: [...(opts.metrics ? [opts.metrics.activityInterceptor()] : []), ...(opts.pageLog ? [activityLogInterceptor(opts.pageLog)] : [])],
+    },
   });
   opts.metrics?.watchKlaviyo(opts.klaviyo.baseUrl);
   return {

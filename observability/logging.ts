@@ -9,6 +9,8 @@
  */
 import { pino, stdSerializers, type Logger as Pino, type DestinationStream } from 'pino';
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import type { PageInput, PageResult } from '../activities/types.ts';
 
 /** Replacement text for a secret. */
 export const REDACTED = '[REDACTED]';
@@ -101,4 +103,44 @@ export class TemporalJsonLogger implements Logger {
   error(message: string, meta?: LogMetadata): void {
     this.log('ERROR', message, meta);
   }
+}
+
+/**
+ * An activity interceptor that logs one line per page (`page loaded`: sync, counts, duration, the
+ * new watermark) and per failed attempt (`page failed`, with the attempt number). Counts and cursors
+ * only: rows never reach the log.
+ */
+export function activityLogInterceptor(log: Pino): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      execute: async (input, next) => {
+        if (ctx.info.activityType !== 'loadPage') return next(input);
+        const p = input.args[0] as PageInput;
+        const base = { sync: p.sync.name, stateKey: p.stateKey, workflowId: ctx.info.workflowExecution?.workflowId, runId: p.runId, attempt: ctx.info.attempt };
+        const started = Date.now();
+        try {
+          const r = (await next(input)) as PageResult;
+          log.info(
+            {
+              ...base,
+              rowsRead: r.rowsRead,
+              eventsAccepted: r.eventsAccepted,
+              rejected: r.rejected,
+              identifiersDropped: r.warnings,
+              requests: r.requests,
+              throttled: r.throttled,
+              ms: Date.now() - started,
+              watermark: r.watermark,
+              done: r.done,
+            },
+            'page loaded',
+          );
+          return r;
+        } catch (e) {
+          log.warn({ ...base, ms: Date.now() - started, error: e }, 'page failed');
+          throw e;
+        }
+      },
+    },
+  });
 }

@@ -103,12 +103,27 @@ export function diffSyncs(before: SyncConfig, after: SyncConfig): FieldChange[] 
     const { $schema: _ignored, ...rest } = plain(s) as SyncConfig & { $schema?: string };
     return rest;
   };
-  return diff(strip(before), strip(after)).map((d): FieldChange => {
-    const path = pathText(d.path);
-    if (d.type === 'CREATE') return { path, kind: 'add', after: d.value };
-    if (d.type === 'REMOVE') return { path, kind: 'remove', before: d.oldValue };
-    return { path, kind: 'change', before: d.oldValue, after: d.value };
-  });
+  const a = strip(after);
+  const b = strip(before);
+  // Changes in the order the fields appear in the YAML (removed fields where they stood before).
+  const order = new Map<string, number>();
+  for (const p of [...leafPaths(a), ...leafPaths(b)]) if (!order.has(p)) order.set(p, order.size);
+  const rank = (path: string) => order.get(path) ?? [...order.entries()].find(([k]) => k.startsWith(`${path}.`))?.[1] ?? order.size;
+  return diff(b, a)
+    .map((d): FieldChange => {
+      const path = pathText(d.path);
+      if (d.type === 'CREATE') return { path, kind: 'add', after: d.value };
+      if (d.type === 'REMOVE') return { path, kind: 'remove', before: d.oldValue };
+      return { path, kind: 'change', before: d.oldValue, after: d.value };
+    })
+    .sort((x, y) => rank(x.path) - rank(y.path));
+}
+
+function leafPaths(v: unknown, prefix = ''): string[] {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return prefix ? [prefix] : [];
+  const out: string[] = prefix ? [prefix] : [];
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) out.push(...leafPaths(x, prefix ? `${prefix}.${k}` : k));
+  return out;
 }
 
 function same(a: unknown, b: unknown): boolean {

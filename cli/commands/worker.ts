@@ -9,7 +9,7 @@ import { loadConnectionFile } from '../../config/load.ts';
 import type { ConnectionConfig } from '../../config/types.ts';
 import { TemporalJsonLogger, createJsonLogger, secretValues } from '../../observability/logging.ts';
 import { WorkerMetrics, serveMetrics } from '../../observability/metrics.ts';
-import { createWorker } from '../../worker.ts';
+import { bundleWorkflows, createWorker } from '../../worker.ts';
 import { deploymentFrom, temporalFrom, withDeploymentOptions, withTemporalOptions } from '../context.ts';
 
 /** Environment variables a connection names for its secrets (their values are scrubbed from logs). */
@@ -50,7 +50,11 @@ export function register(program: Command): void {
     });
     const metrics = opts.metrics === false ? undefined : new WorkerMetrics();
     const baseUrl = opts.klaviyoUrl ?? d.klaviyoBaseUrl;
+    // The bundler reports its build at info level; keep its warnings only.
+    const workflowBundle = await bundleWorkflows(new TemporalJsonLogger(log.child({ source: 'bundler' }, { level: 'warn' })));
     const w = await createWorker({
+      workflowBundle,
+      pageLog: log.child({ source: 'activity' }),
       temporal: t,
       connection,
       statePath: d.statePath,
