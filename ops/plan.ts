@@ -106,9 +106,17 @@ export function diffSyncs(before: SyncConfig, after: SyncConfig): FieldChange[] 
   const a = strip(after);
   const b = strip(before);
   // Changes in the order the fields appear in the YAML (removed fields where they stood before).
-  const order = new Map<string, number>();
-  for (const p of [...leafPaths(a), ...leafPaths(b)]) if (!order.has(p)) order.set(p, order.size);
-  const rank = (path: string) => order.get(path) ?? [...order.entries()].find(([k]) => k.startsWith(`${path}.`))?.[1] ?? order.size;
+  const afterPaths = leafPaths(a);
+  const beforePaths = leafPaths(b);
+  const at = new Map(afterPaths.map((p, i) => [p, i]));
+  const rank = (path: string): number => {
+    const own = at.get(path);
+    if (own !== undefined) return own;
+    // A removed field: just before the next field that still exists.
+    const j = beforePaths.indexOf(path);
+    const next = beforePaths.slice(j + 1).find((p) => at.has(p) && !p.startsWith(`${path}.`));
+    return next === undefined ? afterPaths.length : at.get(next)! - 0.5;
+  };
   return diff(b, a)
     .map((d): FieldChange => {
       const path = pathText(d.path);
