@@ -105,17 +105,17 @@ export function diffSyncs(before: SyncConfig, after: SyncConfig): FieldChange[] 
   };
   const a = strip(after);
   const b = strip(before);
-  // Changes in the order the fields appear in the YAML (removed fields where they stood before).
+  // Changes in the order the fields appear in the YAML (a removed field after the one that preceded it).
   const afterPaths = leafPaths(a);
   const beforePaths = leafPaths(b);
   const at = new Map(afterPaths.map((p, i) => [p, i]));
   const rank = (path: string): number => {
     const own = at.get(path);
     if (own !== undefined) return own;
-    // A removed field: just before the next field that still exists.
+    // A removed field: right after the field that preceded it and still exists.
     const j = beforePaths.indexOf(path);
-    const next = beforePaths.slice(j + 1).find((p) => at.has(p) && !p.startsWith(`${path}.`));
-    return next === undefined ? afterPaths.length : at.get(next)! - 0.5;
+    const prev = beforePaths.slice(0, Math.max(0, j)).reverse().find((p) => at.has(p));
+    return prev === undefined ? -0.5 : at.get(prev)! + 0.5;
   };
   return diff(b, a)
     .map((d): FieldChange => {

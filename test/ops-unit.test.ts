@@ -117,15 +117,14 @@ describe('plan: the sync diff and the pause rule', () => {
     const after = sync('schedule:\n  interval: 15m\noptions:\n  page_size: 500\n  lookback: 1h\n');
     after.mapping.profile.phone_number = 'phone';
     const changes = diffSyncs(before, after);
-    // In YAML order of the new file; a removed field just before the next field that still exists
-    // (`description` stood before `options`; the defaulted `cron` was the last field of `schedule`).
+    // In YAML order of the new file; a removed field right after the field that preceded it.
     expect(changes.map(changeLine)).toEqual([
+      '- description: "old"',
       '+ mapping.profile.phone_number: "phone"',
       '+ schedule.interval: "15m"',
-      '- description: "old"',
+      '- schedule.cron: "0 * * * *"',
       '~ options.page_size: 250 -> 500',
       '~ options.lookback: "0s" -> "1h"',
-      '- schedule.cron: "0 * * * *"',
     ]);
     const { options, ...rest } = before;
     const reordered = JSON.parse(JSON.stringify({ options, ...rest }));
