@@ -10,7 +10,7 @@ import { StateStore } from '../activities/state/store.ts';
 import type { Cursor } from '../incremental/cursor.ts';
 import type { SyncRunResult } from '../workflows/index.ts';
 import type { RunProgress } from '../workflows/ui.ts';
-import { managedSchedule } from './operate.ts';
+import { SyncNotFoundError, managedSchedule } from './operate.ts';
 import { isManaged, scheduleText, storedSync } from './schedules.ts';
 
 /** One run of a sync as status shows it. Times are ISO 8601 UTC. */
@@ -165,14 +165,20 @@ export async function syncStatuses(client: Client, opts: { name?: string; state?
   const ids: string[] = [];
   for await (const s of client.schedule.list()) if (isManaged(s)) ids.push(s.scheduleId);
   ids.sort();
-  const out: SyncStatus[] = [];
-  for (const id of ids) {
-    try {
-      const { description } = await managedSchedule(client, id);
-      out.push(await statusOf(client, description, opts.state, opts.recentRuns));
-    } catch {
-      // deleted between list and describe
+  // A few syncs at a time: each needs a describe plus one or two calls per recent run.
+  const out: (SyncStatus | undefined)[] = new Array(ids.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < ids.length) {
+      const i = next++;
+      try {
+        const { description } = await managedSchedule(client, ids[i]);
+        out[i] = await statusOf(client, description, opts.state, opts.recentRuns);
+      } catch (e) {
+        if (!(e instanceof SyncNotFoundError)) throw e; // deleted between list and describe
+      }
     }
-  }
-  return out;
+  };
+  await Promise.all(Array.from({ length: Math.min(8, ids.length) }, lane));
+  return out.filter((s): s is SyncStatus => s !== undefined);
 }

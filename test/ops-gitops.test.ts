@@ -133,6 +133,15 @@ describe('plan and apply against the real server', () => {
     expect(r.stdout).toContain('Plan: 2 to create, 0 to update, 0 to delete, 0 unchanged.');
     expect(r.stdout).toContain('1 schedule(s) in the namespace are not managed by dwh-import and are left alone.');
     expect(await describeSchedule('orders-a')).toBeNull();
+
+    const json = await cli('plan', '--json');
+    expect(json.code).toBe(2);
+    const plan = JSON.parse(json.stdout);
+    expect(plan).toMatchObject({ namespace, prune: false, changes: true, errors: [], unmanaged: 1, searchAttributes: { missing: [{ name: 'EventSyncName', type: 'Keyword' }] } });
+    expect(plan.entries.map((e: { name: string; action: string; file: string }) => [e.name, e.action, e.file])).toEqual([
+      ['orders-a', 'create', 'syncs/orders-a.yaml'],
+      ['orders-b', 'create', 'syncs/orders-b.yaml'],
+    ]);
     await expectHandMadeUntouched();
   });
 
