@@ -136,6 +136,11 @@ export function yamlPauseNote(file?: string): string {
   return `paused by dwh-import apply: schedule.paused is true in ${file ?? 'the sync file'}`;
 }
 
+/** Note set on a running schedule when created: shown under "Notes" on the schedule's page in the Temporal UI. */
+export function managedNote(file?: string): string {
+  return `managed by dwh-import${file ? ` from ${file}` : ''}: change the YAML and run dwh-import apply; pause with dwh-import pause`;
+}
+
 /** The full options to create the schedule of a sync. */
 export function scheduleOptions(sync: SyncConfig, taskQueue: string, file?: string): ScheduleOptions {
   return {
@@ -143,7 +148,7 @@ export function scheduleOptions(sync: SyncConfig, taskQueue: string, file?: stri
     spec: scheduleSpec(sync),
     action: scheduleAction(sync, taskQueue, file),
     policies: { ...SCHEDULE_POLICIES },
-    state: { paused: sync.schedule.paused, note: sync.schedule.paused ? yamlPauseNote(file) : undefined },
+    state: { paused: sync.schedule.paused, note: sync.schedule.paused ? yamlPauseNote(file) : managedNote(file) },
     memo: { managedBy: MANAGED_BY, sync: sync.name },
   };
 }

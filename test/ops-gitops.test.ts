@@ -159,6 +159,7 @@ describe('plan and apply against the real server', () => {
     expect(a.action.staticSummary).toBe('events.orders -> Klaviyo "Placed Order", cron "0 3 * * *" Europe/London');
     expect(a.action.memo).toMatchObject({ managedBy: 'dwh-import', sync: 'orders-a', file: 'syncs/orders-a.yaml' });
     expect(a.action.searchAttributes).toEqual({ EventSyncName: ['orders-a'] });
+    expect(a.state).toMatchObject({ paused: false, note: 'managed by dwh-import from syncs/orders-a.yaml: change the YAML and run dwh-import apply; pause with dwh-import pause' });
     const b = (await describeSchedule('orders-b'))!;
     expect(b.spec.intervals).toEqual([expect.objectContaining({ every: 1_800_000 })]);
 
