@@ -28,12 +28,13 @@ export interface FileCheck<T> {
   source?: SourceDoc;
 }
 
-function capped(file: string, problems: ConfigProblem[]): ConfigProblem[] {
+function capped(file: string, problems: ConfigProblem[], omitted = 0): ConfigProblem[] {
   const sorted = sortProblems(problems);
-  if (sorted.length <= MAX_PROBLEMS_PER_FILE) return sorted;
+  if (sorted.length <= MAX_PROBLEMS_PER_FILE && omitted === 0) return sorted;
   const shown = sorted.slice(0, MAX_PROBLEMS_PER_FILE);
   const last = shown[shown.length - 1];
-  shown.push({ file, line: last.line, column: last.column, message: `${sorted.length - MAX_PROBLEMS_PER_FILE} more problems not shown`, code: 'truncated' });
+  const more = sorted.length - shown.length + omitted;
+  shown.push({ file, line: last.line, column: last.column, message: `${more} more problems not shown`, code: 'truncated' });
   return shown;
 }
 
@@ -56,7 +57,7 @@ function checkDocument<T>(
   }
   const schema = checkSchema(kind === 'sync' ? syncSchema : connectionSchema, src);
   problems.push(...schema.problems, ...rules(src, schema.errorPaths));
-  if (problems.some(isError)) return { file, problems: capped(file, problems), source: src };
+  if (problems.some(isError)) return { file, problems: capped(file, problems, schema.omitted), source: src };
   const cfg = v as T;
   finish(cfg);
   return { file, config: cfg, problems: capped(file, problems), source: src };

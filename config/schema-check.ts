@@ -131,6 +131,9 @@ function instancePath(e: ErrorObject): string[] {
 function messageFor(schema: CompiledSchema, e: ErrorObject, path: ValuePath): { message: string; at: ValuePath; preferKey: boolean } | undefined {
   const where = pathText(path);
   const ps = (e.parentSchema ?? {}) as JsonSchema;
+  // Values under the connection's auth may be a secret pasted by mistake: never repeat them.
+  const redact = schema.name === 'connection' && path[0] === 'auth';
+  const show = (v: unknown) => (redact ? (Array.isArray(v) ? 'a list' : v === null ? 'no value' : `a ${typeof v === 'object' ? 'mapping' : typeof v}`) : describeValue(v));
   switch (e.keyword) {
     case 'additionalProperties': {
       const extra = String((e.params as { additionalProperty: string }).additionalProperty);
@@ -143,14 +146,19 @@ function messageFor(schema: CompiledSchema, e: ErrorObject, path: ValuePath): { 
     }
     case 'type': {
       const want = String((e.params as { type: string }).type);
-      const words = TYPE_WORDS[want] ?? want;
+      const isColumn = want === 'string' && /^Column\b/.test(ps.description ?? '');
+      const words = isColumn ? 'a column name' : (TYPE_WORDS[want] ?? want);
       if (e.data === null || e.data === undefined) return { message: `${where} has no value: give ${words} or remove the key`, at: path, preferKey: true };
       const quote = want === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean') ? '; put it in quotes if it is meant as text' : '';
-      return { message: `${where} must be ${words}; got ${describeValue(e.data)}${quote}`, at: path, preferKey: false };
+      return { message: `${where} must be ${words}; got ${show(e.data)}${quote}`, at: path, preferKey: false };
     }
     case 'pattern': {
       const hint = ps.patternErrorMessage ?? `it must match ${(e.params as { pattern: string }).pattern}`;
-      let msg = `${where} ${describeValue(e.data).replace(/^the text /, '')} is not valid: ${hint}`;
+      if (path.length === 1 && path[0] === 'name' && typeof e.data === 'string' && e.data.length > 63 && /^[a-z0-9][a-z0-9_-]*$/.test(e.data)) {
+        return { message: `name is ${e.data.length} characters long; a sync name is at most 63 (it becomes the Temporal Schedule id)`, at: path, preferKey: false };
+      }
+      const shown = redact ? '' : ` ${describeValue(e.data).replace(/^the text /, '')}`;
+      let msg = `${where}${shown} is not valid: ${hint}`;
       if (path.length === 1 && path[0] === 'name' && typeof e.data === 'string') {
         const slug = slugName(e.data);
         if (slug && /^[a-z0-9][a-z0-9_-]{0,62}$/.test(slug)) msg += `; did you mean "${slug}"?`;
@@ -189,7 +197,7 @@ function messageFor(schema: CompiledSchema, e: ErrorObject, path: ValuePath): { 
     case 'const':
     case 'enum': {
       const allowed = e.keyword === 'const' ? [(e.params as { allowedValue: unknown }).allowedValue] : (e.params as { allowedValues: unknown[] }).allowedValues;
-      return { message: `${where} must be ${allowed.map((a) => JSON.stringify(a)).join(' or ')}; got ${describeValue(e.data)}`, at: path, preferKey: false };
+      return { message: `${where} must be ${allowed.map((a) => JSON.stringify(a)).join(' or ')}; got ${show(e.data)}`, at: path, preferKey: false };
     }
     case 'oneOf':
       return undefined; // the branch errors say what is wrong
@@ -201,14 +209,17 @@ function messageFor(schema: CompiledSchema, e: ErrorObject, path: ValuePath): { 
 /**
  * Validates `src.value` (applying the schema's defaults to it) and returns one problem per schema
  * error, placed on the YAML node concerned.
- * @returns problems and the set of value paths (dot-joined) that had an error, so that later rules can
- * skip values already reported.
+ * @returns problems, the set of value paths (dot-joined) that had an error (so that later rules can
+ * skip values already reported), and how many errors beyond the first 500 were not turned into problems.
  */
-export function checkSchema(schema: CompiledSchema, src: SourceDoc): { problems: ConfigProblem[]; errorPaths: Set<string> } {
+export function checkSchema(schema: CompiledSchema, src: SourceDoc): { problems: ConfigProblem[]; errorPaths: Set<string>; omitted: number } {
   const problems: ConfigProblem[] = [];
   const errorPaths = new Set<string>();
-  if (schema.validate(src.value)) return { problems, errorPaths };
-  const errors = schema.validate.errors ?? [];
+  if (schema.validate(src.value)) return { problems, errorPaths, omitted: 0 };
+  // Only the first errors are turned into messages (a file shows at most MAX_PROBLEMS_PER_FILE anyway);
+  // a file of thousands of unknown keys must not take thousands of lookups.
+  const all = schema.validate.errors ?? [];
+  const errors = all.slice(0, 500);
   const hasRequiredType = errors.some((e) => e.keyword === 'required' && e.instancePath === '' && (e.params as { missingProperty: string }).missingProperty === 'type');
   // A missing key that an unknown key of the same mapping is a near miss of is one mistake, not two:
   // only the unknown key is reported (with its "did you mean").
@@ -233,5 +244,5 @@ export function checkSchema(schema: CompiledSchema, src: SourceDoc): { problems:
     errorPaths.add(path.join('.'));
     problems.push(src.problem(m.at, m.message, `schema-${e.keyword}`, { preferKey: m.preferKey }));
   }
-  return { problems, errorPaths };
+  return { problems, errorPaths, omitted: all.length - errors.length };
 }

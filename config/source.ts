@@ -19,13 +19,20 @@ import {
   parseDocument,
   Scalar,
   type Document,
+  type Pair,
+  type YAMLMap,
   type Node,
   type ParsedNode,
 } from 'yaml';
 import type { ConfigProblem, Severity } from './problems.ts';
 
-/** Largest configuration file read (bytes). A sync file is a few kilobytes; 1 MiB leaves ample room. */
-export const MAX_FILE_BYTES = 1024 * 1024;
+/**
+ * Largest configuration file read (bytes). A sync file is a few kilobytes; 128 KiB leaves ample room
+ * and bounds the time one file takes to parse (the YAML parser needs about 1 s per MiB).
+ */
+export const MAX_FILE_BYTES = 128 * 1024;
+/** Deepest nesting of flow collections (`[` / `{`) accepted before parsing; a sync file needs 3. */
+export const MAX_FLOW_DEPTH = 64;
 /** Alias expansions allowed when building the value (yaml's `maxAliasCount`). */
 export const MAX_ALIAS_COUNT = 100;
 
@@ -51,6 +58,19 @@ export class SourceDoc {
     readonly value: unknown,
   ) {}
 
+  private readonly keyIndex = new WeakMap<object, Map<string, Pair>>();
+
+  /** The pairs of a mapping by key (the last pair with a key wins, as in the parsed value). */
+  private pairs(map: YAMLMap): Map<string, Pair> {
+    let idx = this.keyIndex.get(map);
+    if (!idx) {
+      idx = new Map();
+      for (const p of map.items) if (isScalar(p.key)) idx.set(String(p.key.value), p as Pair);
+      this.keyIndex.set(map, idx);
+    }
+    return idx;
+  }
+
   /** The node at `path`, the key node of its last step, and how many steps of `path` were found. */
   nodeAt(path: ValuePath): { node: Node | null; keyNode: Node | null; depth: number } {
     let node: unknown = this.doc.contents;
@@ -58,8 +78,7 @@ export class SourceDoc {
     let depth = 0;
     for (const part of path) {
       if (isMap(node)) {
-        // The last pair with this key wins, as in the parsed value.
-        const pair = node.items.findLast((p) => isScalar(p.key) && String(p.key.value) === String(part));
+        const pair = this.pairs(node).get(String(part));
         if (!pair) break;
         keyNode = pair.key as Node;
         node = pair.value;
@@ -141,7 +160,7 @@ export function readConfigFile(file: string): { text: string } | { problems: Con
     if (st.isDirectory()) return at('is a folder, not a file', 'file');
     if (!st.isFile()) return at('is not a regular file', 'file');
     if (st.size > MAX_FILE_BYTES) {
-      return at(`the file is ${formatBytes(st.size)}; a configuration file may be at most ${formatBytes(MAX_FILE_BYTES)}`, 'file-size');
+      return at(`the file is ${formatBytes(st.size)}; a configuration file may be at most ${LIMIT_TEXT}`, 'file-size');
     }
     // Read at most one byte more than the limit, in case the file grew since fstat.
     const buf = Buffer.alloc(Math.min(st.size, MAX_FILE_BYTES) + 1);
@@ -152,7 +171,7 @@ export function readConfigFile(file: string): { text: string } | { problems: Con
       n += r;
       if (n === buf.length) break;
     }
-    if (n > MAX_FILE_BYTES) return at(`the file is over ${formatBytes(MAX_FILE_BYTES)}; a configuration file may be at most that`, 'file-size');
+    if (n > MAX_FILE_BYTES) return at(`the file is over ${LIMIT_TEXT}, the most a configuration file may be`, 'file-size');
     return decodeConfigBytes(file, buf.subarray(0, n));
   } finally {
     closeSync(fd);
@@ -160,10 +179,10 @@ export function readConfigFile(file: string): { text: string } | { problems: Con
 }
 
 function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
+  return `${n.toLocaleString('en-US')} bytes`;
 }
+
+const LIMIT_TEXT = `${formatBytes(MAX_FILE_BYTES)} (${MAX_FILE_BYTES / 1024} KiB)`;
 
 /**
  * Decodes bytes as UTF-8 (strictly). A UTF-8 byte order mark is dropped; UTF-16 text and invalid
@@ -259,28 +278,35 @@ export function parseYamlSource(file: string, text: string, problems: ConfigProb
     const p = lines.linePos(offset);
     problems.push({ file, line: p.line, column: p.col, message, code });
   };
+  const deep = flowDepthExceeded(text, MAX_FLOW_DEPTH);
+  if (deep !== undefined) {
+    lines.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0 && i < deep; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+    add(deep, `the YAML is nested more than ${MAX_FLOW_DEPTH} levels deep; a configuration file needs a few`, 'yaml-depth');
+    return undefined;
+  }
   try {
     doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, strict: true });
   } catch (e) {
-    // The composer throws for an alias whose anchor does not exist (yet).
-    const msg = (e as Error).message;
-    const m = /Unresolved alias.*: (.+)$/.exec(msg);
-    if (m) {
-      const off = findAliasOffset(text, m[1]);
-      problems.push({ file, ...linePosOf(text, off), message: `alias "*${m[1]}" refers to no anchor "&${m[1]}" defined before it`, code: 'yaml-alias' });
-    } else {
-      problems.push({ file, line: 1, column: 1, message: `YAML cannot be read: ${msg.split('\n')[0]}`, code: 'yaml-syntax' });
-    }
+    // yaml reports problems as document errors; anything thrown is unexpected, but still only a problem.
+    problems.push({ file, line: 1, column: 1, message: `YAML cannot be read: ${(e as Error).message.split('\n')[0]}`, code: 'yaml-syntax' });
     return undefined;
   }
-  const seen = new Set<string>();
+  const seenLines = new Set<number>();
   for (const err of doc.errors) {
-    const offset = err.pos?.[0] ?? 0;
-    const p = lines.linePos(offset);
-    const k = `${p.line}:${p.col}`;
-    if (seen.has(k)) continue; // one message per position: the first names the cause
-    seen.add(k);
-    add(offset, YAML_MESSAGES[err.code] ?? `YAML syntax: ${err.message.split('\n')[0]}`, err.code === 'MULTIPLE_DOCS' ? 'yaml-multiple-documents' : 'yaml-syntax');
+    let offset = err.pos?.[0] ?? 0;
+    let message = YAML_MESSAGES[err.code] ?? `YAML syntax: ${err.message.split('\n')[0]}`;
+    const quote = err.code === 'MISSING_CHAR' && /closing (["'])quote/.exec(err.message)?.[1];
+    if (quote) {
+      // The parser notices at the end of the file; the mistake is where the string opens.
+      const open = text.lastIndexOf(quote, offset - 1);
+      if (open >= 0) offset = open;
+      message = `this quoted string is never closed: add the closing ${quote}`;
+    }
+    const line = lines.linePos(offset).line;
+    if (seenLines.has(line)) continue; // one message per line: the first names the cause, the rest follow from it
+    seenLines.add(line);
+    add(offset, message, err.code === 'MULTIPLE_DOCS' ? 'yaml-multiple-documents' : 'yaml-syntax');
   }
   if (doc.errors.length) return undefined;
   const before = problems.length;
@@ -294,46 +320,49 @@ export function parseYamlSource(file: string, text: string, problems: ConfigProb
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
-    const first = firstAlias(doc);
-    const p = lines.linePos(first?.range?.[0] ?? 0);
     const msg = (e as Error).message;
-    problems.push({
-      file,
-      line: p.line,
-      column: p.col,
-      message: /alias count/i.test(msg)
-        ? `YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias expansions, as in a "billion laughs" document); write the values out instead`
-        : `YAML cannot be read: ${msg.split('\n')[0]}`,
-      code: 'yaml-alias',
-    });
+    const unresolved = /Unresolved alias.*: (.+)$/.exec(msg.split('\n')[0]);
+    const node = firstAlias(doc, unresolved?.[1]);
+    const p = lines.linePos(node?.range?.[0] ?? 0);
+    let message = `YAML cannot be read: ${msg.split('\n')[0]}`;
+    if (unresolved) message = `alias "*${unresolved[1]}" refers to no anchor "&${unresolved[1]}" defined before it`;
+    else if (/alias count/i.test(msg)) {
+      message = `YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias expansions, as in a "billion laughs" document); write the values out instead`;
+    }
+    problems.push({ file, line: p.line, column: p.col, message, code: 'yaml-alias' });
     return undefined;
   }
   return new SourceDoc(file, text, doc, lines, value);
 }
 
-function linePosOf(text: string, offset: number): Position {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+/**
+ * Offset of the first `[` or `{` nested deeper than `limit` flow collections, or undefined. A cheap
+ * scan before parsing (the parser recurses per level); comments and quoted strings are skipped.
+ */
+export function flowDepthExceeded(text: string, limit: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x23 /* # */ && (i === 0 || /\s/.test(text[i - 1]))) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (c === 0x22 /* " */ && depth > 0) {
+      // Inside flow collections a double quote always starts a quoted scalar.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > limit) return i;
+    } else if ((c === 0x5d /* ] */ || c === 0x7d) /* } */ && depth > 0) depth--;
   }
-  return { line, column: offset - lineStart + 1 };
+  return undefined;
 }
 
-function findAliasOffset(text: string, name: string): number {
-  const re = new RegExp(`\\*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![^\\s,\\]\\}])`, 'g');
-  const m = re.exec(text);
-  return m ? m.index : 0;
-}
-
-function firstAlias(doc: Document): Node | undefined {
+/** The first alias node of the document (named `name`, when given), in document order. */
+function firstAlias(doc: Document, name?: string): Node | undefined {
   const stack: unknown[] = [doc.contents];
   while (stack.length) {
     const n = stack.pop();
-    if (isAlias(n)) return n;
+    if (isAlias(n) && (name === undefined || n.source === name)) return n;
     if (isCollection(n)) {
       for (let i = n.items.length - 1; i >= 0; i--) {
         const it = n.items[i];
@@ -360,7 +389,7 @@ function checkNodes(file: string, doc: Document, lines: LineCounter, problems: C
   while (stack.length && reported < 50) {
     const { node: n, path } = stack.pop() as { node: ParsedNode | null | undefined; path: string[] };
     if (!n) continue;
-    if (!isAlias(n) && n.tag && !isCollection(n) && n.tag.startsWith('!')) {
+    if (!isAlias(n) && n.tag && n.tag.startsWith('!')) {
       at(n, `YAML tag "${n.tag}" is not supported in configuration files`, 'yaml-tag');
       reported++;
     }
@@ -369,22 +398,19 @@ function checkNodes(file: string, doc: Document, lines: LineCounter, problems: C
       for (const pair of n.items) {
         const key = pair.key as ParsedNode | null;
         if (key !== null && !isScalar(key)) {
-          at(key, 'keys must be plain names; this key is a list or mapping', 'yaml-complex-key');
-          reported++;
+          if (reported++ < 50) at(key, 'keys must be plain names; this key is a list or mapping', 'yaml-complex-key');
           continue;
         }
         const name = key === null ? '' : String(key.value);
-        if (name === '<<') {
-          at(key, 'merge keys ("<<") are not supported: write the keys out', 'yaml-merge-key');
-          reported++;
-        }
+        if (name === '<<' && reported++ < 50) at(key, 'merge keys ("<<") are not supported: write the keys out', 'yaml-merge-key');
         const prev = first.get(name);
         if (prev) {
-          const p = lines.linePos(prev.range?.[0] ?? 0);
-          const full = [...path, name].join('.');
-          const field = path[0] === 'mapping' || path[0] === 'metric' ? '; a field takes one column' : '';
-          at(key, `${full} is given twice (first at line ${p.line}, column ${p.col})${field}: keep one`, 'duplicate-key');
-          reported++;
+          if (reported++ < 50) {
+            const p = lines.linePos(prev.range?.[0] ?? 0);
+            const full = [...path, name].join('.');
+            const field = path[0] === 'mapping' || path[0] === 'metric' ? '; a field takes one column' : '';
+            at(key, `${full} is given twice (first at line ${p.line}, column ${p.col})${field}: keep one`, 'duplicate-key');
+          }
         } else if (key) first.set(name, key);
       }
       for (let i = n.items.length - 1; i >= 0; i--) {
