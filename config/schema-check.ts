@@ -114,7 +114,8 @@ function unknownKey(schema: CompiledSchema, path: ValuePath, key: string, siblin
   const elsewhere = schema.keyPaths.filter((p) => p[p.length - 1] === key && p.slice(0, -1).join('.') !== here);
   if (elsewhere.length) return `${msg}; it belongs in ${elsewhere.map((p) => `"${p.join('.')}"`).join(' or ')}`;
   const allKeys = [...new Set(schema.keyPaths.map((p) => p[p.length - 1]))];
-  const farNear = closest(key, allKeys);
+  // Keys of other mappings only count as a near miss when one edit away: they are many, and unrelated.
+  const farNear = closest(key, allKeys, 1);
   if (farNear !== undefined) {
     const p = schema.keyPaths.find((x) => x[x.length - 1] === farNear)!;
     msg += `; did you mean "${p.join('.')}"?`;

@@ -8,10 +8,10 @@ function fold(s: string): string {
 
 /**
  * The candidate closest to `input`, or undefined when none is close enough to be a plausible typo:
- * same name in another case or separator style, or at most max(1, length / 3) edits away (ties: the
- * first candidate).
+ * same name in another case or separator style, or within 1 edit (words under four letters) or
+ * max(2, length / 3) edits, or `maxEdits` when given (ties: the first candidate).
  */
-export function closest(input: string, candidates: readonly string[]): string | undefined {
+export function closest(input: string, candidates: readonly string[], maxEdits?: number): string | undefined {
   if (input.length > 200) return undefined; // not a typo, and distance would be quadratic
   const f = fold(input);
   const same = candidates.find((c) => fold(c) === f);
@@ -25,7 +25,8 @@ export function closest(input: string, candidates: readonly string[]): string | 
       best = c;
     }
   }
-  const limit = Math.max(1, Math.floor(Math.max(f.length, 3) / 3));
+  // Levenshtein counts a swap of two letters as 2 edits: allow 2 from four letters on.
+  const limit = maxEdits ?? (f.length < 4 ? 1 : Math.max(2, Math.floor(f.length / 3)));
   return bestD <= limit ? best : undefined;
 }
 
