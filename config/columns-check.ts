@@ -91,14 +91,14 @@ function isIntegralDecimal(c: SourceColumn): boolean {
 }
 
 /** Index of the column `name` resolves to (exact, then case-insensitive), or why it does not resolve. */
-export function resolveColumn(columns: readonly SourceColumn[], name: string): { index: number } | { error: string } {
+export function resolveColumn(columns: readonly SourceColumn[], name: string, table: string): { index: number } | { error: string } {
   const exact = columns.findIndex((c) => c.name === name);
   if (exact >= 0) return { index: exact };
   const ci = columns.map((c, i) => ({ c, i })).filter((x) => x.c.name.toLowerCase() === name.toLowerCase());
   if (ci.length === 1) return { index: ci[0].i };
-  if (ci.length > 1) return { error: `column "${name}" matches ${ci.map((x) => `"${x.c.name}"`).join(' and ')}, which differ only in case: write the exact name` };
+  if (ci.length > 1) return { error: `column "${name}" matches ${ci.map((x) => `"${x.c.name}"`).join(' and ')} of ${table}, which differ only in case: write the exact name` };
   const near = closest(name, columns.map((c) => c.name));
-  return { error: `column "${name}" does not exist${near ? `; did you mean "${near}"?` : ''}` };
+  return { error: `column "${name}" does not exist in ${table}${near ? `; did you mean "${near}"?` : ''}` };
 }
 
 /**
@@ -123,10 +123,10 @@ export function checkSyncColumns(sync: SyncConfig, src: SourceDoc, columns: read
   if (sync.source.tie_breaker) wanted.push({ field: 'source.tie_breaker', path: ['source', 'tie_breaker'], name: sync.source.tie_breaker });
 
   for (const w of wanted) {
-    const r = resolveColumn(columns, w.name);
+    const r = resolveColumn(columns, w.name, table);
     if ('error' in r) {
       unresolved = true;
-      err(w.path, `${w.field}: ${r.error} in ${table}`, 'column-missing');
+      err(w.path, `${w.field}: ${r.error}`, 'column-missing');
       continue;
     }
     const c = columns[r.index];

@@ -74,7 +74,7 @@ function describeSync(file: string, sync: SyncConfig): ValidatedSync {
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
