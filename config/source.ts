@@ -27,10 +27,10 @@ import {
 import type { ConfigProblem, Severity } from './problems.ts';
 
 /**
- * Largest configuration file read (bytes). A sync file is a few kilobytes; 128 KiB leaves ample room
+ * Largest configuration file read (bytes). A sync file is a few kilobytes; 64 KiB leaves ample room
  * and bounds the time one file takes to parse (the YAML parser needs about 1 s per MiB).
  */
-export const MAX_FILE_BYTES = 128 * 1024;
+export const MAX_FILE_BYTES = 64 * 1024;
 /** Deepest nesting of flow collections (`[` / `{`) accepted before parsing; a sync file needs 3. */
 export const MAX_FLOW_DEPTH = 64;
 /** Alias expansions allowed when building the value (yaml's `maxAliasCount`). */

@@ -138,13 +138,13 @@ describe('generated hostile input', () => {
     const text = `name: big\ndescription: "${'x'.repeat(10 * 1024 * 1024)}"\n`;
     writeFileSync(file, text);
     expect(text.length).toBe(10_485_786);
-    expect(lines(checkSyncFile, file)).toEqual(['1:1 the file is 10,485,786 bytes; a configuration file may be at most 131,072 bytes (128 KiB)']);
+    expect(lines(checkSyncFile, file)).toEqual(['1:1 the file is 10,485,786 bytes; a configuration file may be at most 65,536 bytes (64 KiB)']);
   });
   it('a file one byte over the limit is refused, one at the limit is read', () => {
     const over = join(dir, 'over.yaml');
     writeFileSync(over, `# ${'x'.repeat(MAX_FILE_BYTES - 2)}\n`);
     expect(readFileSync(over).length).toBe(MAX_FILE_BYTES + 1);
-    expect(lines(checkSyncFile, over)).toEqual(['1:1 the file is 131,073 bytes; a configuration file may be at most 131,072 bytes (128 KiB)']);
+    expect(lines(checkSyncFile, over)).toEqual(['1:1 the file is 65,537 bytes; a configuration file may be at most 65,536 bytes (64 KiB)']);
     const at = join(dir, 'at.yaml');
     writeFileSync(at, `# ${'x'.repeat(MAX_FILE_BYTES - 3)}\n`);
     expect(readFileSync(at).length).toBe(MAX_FILE_BYTES);
