@@ -101,9 +101,14 @@ export function slugName(s: string): string {
     .slice(0, 63);
 }
 
+/** A key as shown in a message: at most 60 characters. */
+function shortKey(key: string): string {
+  return key.length > 60 ? `${key.slice(0, 57)}...` : key;
+}
+
 function unknownKey(schema: CompiledSchema, path: ValuePath, key: string, siblings: string[]): string {
   const where = path.length ? ` in ${pathText(path)}` : '';
-  let msg = `unknown key "${key}"${where}`;
+  let msg = `unknown key "${shortKey(key)}"${where}`;
   if (schema.name === 'connection' && SECRET_KEY.test(key)) {
     return `${msg}: secrets never go in configuration files; name the environment variable that holds it (auth.password_env, auth.private_key_passphrase_env) or a key file (auth.private_key_file)`;
   }

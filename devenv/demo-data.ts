@@ -112,15 +112,15 @@ const TABLES: DemoTable[] = [
     sync: 'sms-replies',
     rows: 300,
     // SMS replies identified by phone number only, in the forms real exports hold: international,
-    // national (read in the sync's default region GB), with spaces and brackets; every 37th is not a
-    // phone number at all (rejected: no valid identifier remains).
+    // national (read in the sync's default region GB), with a bracketed trunk prefix; every 37th is
+    // not a phone number at all (rejected: no valid identifier remains).
     select: (n) => `
       SELECT
         700000 + i                                                                     AS reply_id,
         CASE WHEN i % 37 = 0 THEN 'n/a'
-             WHEN i % 3 = 0 THEN '+44 7700 900' || lpad((i % 1000)::VARCHAR, 3, '0')
-             WHEN i % 3 = 1 THEN '07700 900' || lpad((i % 1000)::VARCHAR, 3, '0')
-             ELSE '(020) 7946 ' || lpad((i % 10000)::VARCHAR, 4, '0') END              AS phone,
+             WHEN i % 3 = 0 THEN '+44 7911 123' || lpad((i % 1000)::VARCHAR, 3, '0')
+             WHEN i % 3 = 1 THEN '07911 123' || lpad((i % 1000)::VARCHAR, 3, '0')
+             ELSE '+44 (0)20 7946 ' || lpad((i % 10000)::VARCHAR, 4, '0') END          AS phone,
         TIMESTAMP '2026-10-05 10:00:00' + to_minutes(i * 23)                           AS received_at,
         TIMESTAMP '2026-10-05 10:00:00' + to_minutes(i * 23) + to_seconds(10)           AS updated_at,
         ['YES', 'STOP', 'INFO', 'YES'][1 + i % 4]                                      AS keyword,

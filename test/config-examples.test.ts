@@ -3,13 +3,15 @@
  * together they cover what the issue lists (constant metric, metric from a column, each identifier
  * kind, optional fields absent, nested `___` properties), and the schemas document every field.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSyncs } from '../config/discover.ts';
 import { checkConnectionFile, checkSyncText, loadSyncFile } from '../config/load.ts';
 import { PROFILE_IDENTIFIERS } from '../config/types.ts';
-import { DEMO_TABLE } from '../devenv/demo-data.ts';
+import { validateConfig } from '../config/validate.ts';
+import { DEMO_TABLE, seedDemoWarehouse } from '../devenv/demo-data.ts';
+import { duckdbExec, duckdbQuery, tempDir } from './helpers/duckdb.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SYNCS = join(ROOT, 'syncs');
@@ -127,5 +129,39 @@ describe('JSON Schemas', () => {
     const whole = (schema.examples as unknown[])[0];
     const r = checkSyncText('example.yaml', JSON.stringify(whole));
     expect(r.problems).toEqual([]);
+  });
+});
+
+describe('demo warehouse', () => {
+  it('seeding adds the missing tables to an existing warehouse and leaves existing ones alone', async () => {
+    const dir = tempDir('dwh-import-demo-');
+    const path = join(dir, 'warehouse.duckdb');
+    await duckdbExec(path, 'CREATE SCHEMA shop', 'CREATE TABLE shop.order_events AS SELECT 42 AS kept');
+    expect(await seedDemoWarehouse(path)).toEqual([
+      { table: 'app.events', sync: 'app-events', rows: 800 },
+      { table: 'loyalty.point_events', sync: 'loyalty-points', rows: 400 },
+      { table: 'support.tickets', sync: 'support-tickets', rows: 300 },
+      { table: 'messaging.sms_replies', sync: 'sms-replies', rows: 300 },
+    ]);
+    expect(await duckdbQuery(path, 'SELECT * FROM shop.order_events')).toEqual([{ kept: 42 }]);
+    expect(await duckdbQuery(path, 'SELECT count(*)::INTEGER AS n FROM app.events')).toEqual([{ n: 800 }]);
+    expect(await seedDemoWarehouse(path)).toEqual([]);
+  });
+
+  it('every example sync fits its demo table (validate --connect: no problem at all)', async () => {
+    const dir = tempDir('dwh-import-demo-');
+    const created = await seedDemoWarehouse(join(dir, 'warehouse.duckdb'));
+    expect(created.reduce((n, t) => n + t.rows, 0)).toBe(2800);
+    const conn = join(dir, 'connection.yaml');
+    writeFileSync(conn, 'type: duckdb\npath: warehouse.duckdb\n');
+    const r = await validateConfig({ paths: [SYNCS], connectionFile: conn, connect: true });
+    expect(r.problems).toEqual([]);
+    expect(r.syncs.map((s) => [s.name, s.columns?.properties.map((p) => p.path.join('.'))])).toEqual([
+      ['app-events', ['product.id', 'product.name', 'product.price', 'device.os', 'device.app.version', 'page.url']],
+      ['loyalty-points', ['points', 'reason', 'tier.name', 'tier.level']],
+      ['shop-orders', ['product', 'quantity', 'coupon', 'shipping.city', 'shipping.country']],
+      ['sms-replies', ['keyword', 'campaign']],
+      ['support-tickets', ['subject', 'priority', 'channel']],
+    ]);
   });
 });
