@@ -114,6 +114,9 @@ function normaliseField(text: string, spec: FieldSpec, at: number): string {
 /**
  * Checks a cron expression as a Temporal Schedule reads it (five fields, or @hourly/@daily/@weekly/
  * @monthly/@yearly) and computes its next three runs in `timezone` (an IANA name; checked separately).
+ * The next runs are informational: they equal Temporal's except around a daylight-saving change, where
+ * Temporal skips a wall-clock time that does not exist and croner moves it forward (tested against
+ * the real server in test/config-cron-temporal.test.ts).
  */
 export function checkCron(expr: string, timezone: string, from: Date = new Date()): CronCheck {
   const trimmed = expr.trim();
