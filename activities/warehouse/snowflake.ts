@@ -31,8 +31,10 @@ import {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-// The driver logs to the console at INFO by default; our errors carry what matters.
-snowflake.configure({ logLevel: 'ERROR' });
+// The driver logs to the console at INFO by default. Every failure reaches the caller as a classified
+// error, so its own log stays off unless DWH_IMPORT_SNOWFLAKE_LOG_LEVEL (ERROR, WARN, INFO, DEBUG, TRACE)
+// asks for it; the driver masks secrets in what it logs.
+snowflake.configure({ logLevel: (process.env.DWH_IMPORT_SNOWFLAKE_LOG_LEVEL as snowflake.LogLevel | undefined) ?? 'OFF' });
 
 function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import type { SnowflakeConnectionConfig } from '../../config/types.ts';
 
-snowflake.configure({ logLevel: 'ERROR' });
+snowflake.configure({ logLevel: 'OFF' });
 
 /** Environment variable the test connections name for their password (fakesnow accepts any). */
 export const TEST_PASSWORD_ENV = 'DWH_IMPORT_TEST_SNOWFLAKE_PASSWORD';
