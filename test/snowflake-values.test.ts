@@ -123,6 +123,19 @@ describe('Snowflake numbers, semi-structured and other values are exact', () => 
     expect(read({ name: 'A', type: 'fixed', precision: 12, scale: 2 }, '19.90').value).toBe('19.90');
   });
 
+  it('a NULL number fetched as text is NULL, never the string "NULL"', () => {
+    // the driver's toString of a NULL number is "NULL" while its process-wide representNullAsStringNull is on
+    const dataTypes = require('snowflake-sdk/dist/lib/connection/result/data_types.js');
+    dataTypes.setIsRepresentNullAsStringNull(true);
+    try {
+      expect(read({ name: 'N', type: 'fixed', precision: 38, scale: 0 }, null as unknown as string).value).toBeNull();
+      expect(read({ name: 'A', type: 'fixed', precision: 12, scale: 2 }, null as unknown as string).value).toBeNull();
+      expect(read({ name: 'F', type: 'real' }, null as unknown as string).value).toBeNull();
+    } finally {
+      dataTypes.setIsRepresentNullAsStringNull(false);
+    }
+  });
+
   it('FLOAT is a number, including Snowflake special values', () => {
     expect(read({ name: 'F', type: 'real' }, '1.5')).toEqual({ kind: 'float', sqlType: 'FLOAT', value: 1.5 });
     expect(read({ name: 'F', type: 'real' }, '-1.25e-7').value).toBe(-1.25e-7);

@@ -100,7 +100,16 @@ export function timestampDigits(scale: number | null | undefined): 6 | 9 {
   return scale !== null && scale !== undefined && scale <= 6 ? 6 : 9;
 }
 
+/**
+ * The driver hands a NULL number fetched as text over as the string `NULL` unless the process-wide
+ * `representNullAsStringNull` is off; a NUMBER or FLOAT can never hold that text, so it is NULL.
+ */
+function isNullText(raw: unknown): boolean {
+  return raw === 'NULL';
+}
+
 function integerValue(raw: unknown): SourceValue {
+  if (isNullText(raw)) return null;
   const s = String(raw);
   const n = Number(s);
   return Number.isSafeInteger(n) && Math.abs(n) <= MAX_SAFE ? n : s.replace(/^\+/, '');
@@ -108,6 +117,7 @@ function integerValue(raw: unknown): SourceValue {
 
 function floatValue(raw: unknown): SourceValue {
   if (typeof raw === 'number') return raw;
+  if (isNullText(raw)) return null;
   const s = String(raw).trim().toLowerCase();
   if (s === 'inf' || s === 'infinity') return Infinity;
   if (s === '-inf' || s === '-infinity') return -Infinity;
@@ -140,7 +150,7 @@ export function snowflakeColumn(meta: SnowflakeColumnMeta): SnowflakeColumn {
   switch (type) {
     case 'fixed':
       if (!s) return col('integer', `NUMBER(${p ?? 38},0)`, integerValue);
-      return col('decimal', `NUMBER(${p ?? 38},${s})`, (v) => String(v));
+      return col('decimal', `NUMBER(${p ?? 38},${s})`, (v) => (isNullText(v) ? null : String(v)));
     case 'real':
       return col('float', 'FLOAT', floatValue);
     case 'text':
@@ -256,6 +266,8 @@ export function snowflakeConnectionOptions(conn: SnowflakeConnectionConfig, env:
     // Fail fast and let the activity's retry policy retry (the driver's own login retries last minutes).
     sfRetryMaxLoginRetries: 2,
     rowMode: 'array',
+    // Numbers fetched as text would otherwise read NULL as the string "NULL" (the driver's default).
+    representNullAsStringNull: false,
   };
   if (conn.role) opts.role = conn.role;
   if (conn.warehouse) opts.warehouse = conn.warehouse;
