@@ -6,7 +6,9 @@ import type { WarehouseReader } from './warehouse/types.ts';
 /**
  * Opens a reader for the connection. Secrets are read from the environment variables and key files
  * the connection names, at this moment, and never returned or logged.
- * @throws SourceError when the warehouse cannot be reached with this configuration.
+ * @throws SourceError (non-retryable) when the configuration cannot work: a missing DuckDB file, an
+ *   unset secret variable, an unreadable key file, credentials Snowflake refuses.
+ * @throws SnowflakeUnavailableError (retryable) when Snowflake cannot be reached right now (network).
  */
 export async function openReader(conn: ConnectionConfig): Promise<WarehouseReader> {
   switch (conn.type) {
