@@ -15,8 +15,19 @@ export async function openReader(conn: ConnectionConfig): Promise<WarehouseReade
     case 'duckdb':
       return openDuckDBReader(conn.path);
     case 'snowflake': {
-      const { openSnowflakeReader } = await import('./warehouse/snowflake.ts');
-      return openSnowflakeReader(conn);
+      snowflakeModule ??= import('./warehouse/snowflake.ts');
+      return (await snowflakeModule).openSnowflakeReader(conn);
     }
   }
+}
+
+/** Loaded on first use only: the driver is large and DuckDB deployments never need it. */
+let snowflakeModule: Promise<typeof import('./warehouse/snowflake.ts')> | undefined;
+
+/**
+ * Closes what readers keep between activities (idle Snowflake sessions kept for reuse, see
+ * warehouse/snowflake.ts). Call when the worker shuts down; readers opened later still work.
+ */
+export async function closeIdleReaders(): Promise<void> {
+  if (snowflakeModule) await (await snowflakeModule).closeIdleSnowflakeSessions();
 }

@@ -9,14 +9,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openReader } from '../activities/connect.ts';
-import { openSnowflakeReader, SnowflakeUnavailableError, type SnowflakeReader } from '../activities/warehouse/snowflake.ts';
+import { closeIdleSnowflakeSessions, openSnowflakeReader, SnowflakeUnavailableError, type SnowflakeReader } from '../activities/warehouse/snowflake.ts';
 import { SourceError, type SourceColumn } from '../activities/warehouse/types.ts';
 import { loadConnectionFile } from '../config/load.ts';
 import { cursorOf } from '../incremental/sql.ts';
 import type { Cursor } from '../incremental/cursor.ts';
 import { fakesnowUrl, type FakesnowServer } from './fakesnow/server.ts';
 import { tempDir } from './helpers/duckdb.ts';
-import { injectFault, registerUser, snowflakeExec, testConnection, uniqueDatabase } from './helpers/snowflake.ts';
+import { injectFault, loginCount, registerUser, snowflakeExec, testConnection, uniqueDatabase } from './helpers/snowflake.ts';
 
 let server: FakesnowServer;
 let reader: SnowflakeReader;
@@ -206,6 +206,33 @@ describe('authentication and failures', () => {
     expect(err.message).toMatch(/the warehouse is not available \(000606 \(57P03\): Warehouse 'IMPORT_WH' is suspended/);
     expect((await r.describe('orders')).length).toBe(8);
     await r.close();
+  });
+
+  it("a closed reader's session is reused by the next reader of the same connection, never after a failure", async () => {
+    await registerUser(server.url, 'REUSE_USER', { password: 'pw' });
+    process.env.DWH_TEST_REUSE_PW = 'pw';
+    const conn = testConnection(server.url, { user: 'reuse_user', database: db, schema: 'EVENTS', auth: { password_env: 'DWH_TEST_REUSE_PW' } });
+    for (let i = 0; i < 3; i++) {
+      const r = await openSnowflakeReader(conn);
+      expect((await r.describe('orders')).length).toBe(8);
+      await r.close();
+    }
+    expect(await loginCount(server.url, 'reuse_user')).toBe(1);
+    // a failed statement: the session is logged out, the next reader logs in anew
+    const r = await openSnowflakeReader(conn);
+    await expect(r.describe('no_such_table')).rejects.toBeInstanceOf(SourceError);
+    await r.close();
+    const again = await openSnowflakeReader(conn);
+    await again.close();
+    expect(await loginCount(server.url, 'reuse_user')).toBe(2);
+    // a different connection config never shares a session
+    const other = await openSnowflakeReader({ ...conn, schema: 'PUBLIC' });
+    await other.close();
+    expect(await loginCount(server.url, 'reuse_user')).toBe(3);
+    // worker shutdown logs idle sessions out
+    await closeIdleSnowflakeSessions();
+    await (await openSnowflakeReader(conn)).close();
+    expect(await loginCount(server.url, 'reuse_user')).toBe(4);
   });
 
   it('an unreachable server is a retryable network error', async () => {

@@ -191,7 +191,8 @@ const FETCH_AS_STRING = ['Number', 'JSON', 'Object', 'Array'] as unknown as snow
 
 /** Snowflake error codes (server side) that a retry will not fix: credentials, grants, missing objects, SQL. */
 const LOGIN_REFUSED = /^390(1\d\d|2\d\d|3\d\d)$/; // 3901xx/3902xx/3903xx: login refused (credentials, user, role, key)
-const LOGIN_RETRYABLE = new Set(['390112', '390114']); // session or master token expired: reconnecting fixes it
+/** Session gone or token expired (390104 "must login again", 390112/390114 expired): a new session fixes it. */
+const LOGIN_RETRYABLE = new Set(['390104', '390112', '390114']);
 const NOT_FOUND_CODES = new Set(['002003', '002043', '000904', '002140', '002141', '090105', '090106', '003001']);
 /** Warehouse unavailable (suspended, resuming, quota reached, none usable): retried. */
 const WAREHOUSE_CODES = new Set(['000606', '000625', '000630', '000631', '000604', '000605']);
@@ -320,19 +321,89 @@ function describeTarget(conn: SnowflakeConnectionConfig): string {
   return `Snowflake account ${conn.account} as ${conn.user}${conn.role ? ` (role ${conn.role})` : ''}`;
 }
 
+// --- session reuse ------------------------------------------------------------------------------------
+//
+// A worker opens a reader per activity (one per page). A Snowflake login costs a round trip or more (a
+// JWT signature, the authenticator), so a closed reader's session is kept for the next reader of the
+// same connection config for a short while instead of being logged out. Idle sessions are logged out
+// after IDLE_MS by an unref'd timer (an idle session holds no socket that keeps the process alive), and a
+// session that saw any failure is never reused.
+
+/** How long an idle session is kept for reuse (ms). */
+const IDLE_MS = 60_000;
+/** Idle sessions kept per connection config. */
+const MAX_IDLE = 4;
+const idleSessions = new Map<string, { connection: snowflake.Connection; since: number }[]>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sessionKey(conn: SnowflakeConnectionConfig): string {
+  // names of variables and files only: no secret in the key
+  return JSON.stringify(conn);
+}
+
+function destroy(connection: snowflake.Connection): Promise<void> {
+  return new Promise((resolve) => connection.destroy(() => resolve()));
+}
+
+function takeIdle(key: string): snowflake.Connection | undefined {
+  const list = idleSessions.get(key);
+  while (list && list.length) {
+    const { connection, since } = list.pop()!;
+    if (connection.isUp() && Date.now() - since < IDLE_MS) return connection;
+    void destroy(connection);
+  }
+  return undefined;
+}
+
+function putIdle(key: string, connection: snowflake.Connection): Promise<void> {
+  const list = idleSessions.get(key) ?? [];
+  if (!connection.isUp() || list.length >= MAX_IDLE) return destroy(connection);
+  list.push({ connection, since: Date.now() });
+  idleSessions.set(key, list);
+  if (!sweeper) {
+    sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [k, l] of idleSessions) {
+        const keep = l.filter((e) => now - e.since < IDLE_MS);
+        for (const e of l) if (!keep.includes(e)) void destroy(e.connection);
+        if (keep.length) idleSessions.set(k, keep);
+        else idleSessions.delete(k);
+      }
+      if (idleSessions.size === 0 && sweeper) {
+        clearInterval(sweeper);
+        sweeper = undefined;
+      }
+    }, Math.min(IDLE_MS, 10_000));
+    sweeper.unref();
+  }
+  return Promise.resolve();
+}
+
+/** Logs out every idle Snowflake session of this process (call on worker shutdown). */
+export async function closeIdleSnowflakeSessions(): Promise<void> {
+  const all = [...idleSessions.values()].flat();
+  idleSessions.clear();
+  if (sweeper) clearInterval(sweeper);
+  sweeper = undefined;
+  await Promise.all(all.map((e) => destroy(e.connection)));
+}
+
 /**
- * Connects to Snowflake.
+ * Connects to Snowflake, or reuses an idle session of the same connection config (see above).
  * @throws SourceError for refused credentials or an unusable key or secret (non-retryable);
  *   SnowflakeUnavailableError for network failures (retryable).
  */
 export async function openSnowflakeReader(conn: SnowflakeConnectionConfig): Promise<SnowflakeReader> {
+  const key = sessionKey(conn);
+  const reused = takeIdle(key);
+  if (reused) return new SnowflakeReader(reused, conn, key);
   const opts = snowflakeConnectionOptions(conn);
   const connection = snowflake.createConnection(opts);
   // `connectAsync()` resolves even when the login fails (the error goes only to its callback).
   await new Promise<void>((resolve, reject) =>
     connection.connect((err) => (err ? reject(classifySnowflakeError(err, `connecting to ${describeTarget(conn)}`)) : resolve())),
   );
-  return new SnowflakeReader(connection, conn);
+  return new SnowflakeReader(connection, conn, key);
 }
 
 // --- reader -------------------------------------------------------------------------------------------
@@ -346,9 +417,14 @@ interface Executed {
 export class SnowflakeReader implements WarehouseReader {
   readonly dialect = 'snowflake';
 
+  /** Set when a statement failed: the session is then logged out on close, never reused. */
+  private failed = false;
+  private closed = false;
+
   constructor(
     private readonly connection: snowflake.Connection,
     private readonly conn: SnowflakeConnectionConfig,
+    private readonly key: string,
   ) {}
 
   /** Runs a statement with streamed results. */
@@ -361,7 +437,10 @@ export class SnowflakeReader implements WarehouseReader {
         fetchAsString: FETCH_AS_STRING,
         rowMode: 'array',
         complete: (err, stmt) => {
-          if (err) return reject(classifySnowflakeError(err, what));
+          if (err) {
+            this.failed = true;
+            return reject(classifySnowflakeError(err, what));
+          }
           const meta = (stmt as snowflake.RowStatement).getColumns() ?? [];
           const columns = meta.map((c) =>
             snowflakeColumn({ name: c.getName(), type: c.getType(), precision: c.getPrecision(), scale: c.getScale() }),
@@ -388,6 +467,7 @@ export class SnowflakeReader implements WarehouseReader {
         rows.push(row);
       }
     } catch (e) {
+      this.failed = true;
       if (e instanceof SourceError || e instanceof SnowflakeUnavailableError) throw e;
       throw classifySnowflakeError(e, what);
     }
@@ -424,7 +504,11 @@ export class SnowflakeReader implements WarehouseReader {
     return { page: { columns: req.columns, rows }, total };
   }
 
+  /** Returns the session for reuse by the next reader, or logs it out after a failure. Idempotent. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.connection.destroy(() => resolve()));
+    if (this.closed) return;
+    this.closed = true;
+    if (this.failed) await destroy(this.connection);
+    else await putIdle(this.key, this.connection);
   }
 }

@@ -18,7 +18,7 @@ the shim keeps a registry of test users (`POST /shim/v1/users`): a registered us
 password, or with a key-pair JWT signed by its registered public key, and is refused with Snowflake's
 own error codes otherwise. Unregistered users are let in as fakesnow does. `POST /shim/v1/faults` makes
 the next N queries of a user fail with a given Snowflake error (a suspended warehouse, say), which no
-local server can produce by itself.
+local server can produce by itself. `GET /shim/v1/stats` counts logins per user.
 
 Usage: python shim.py [--host 127.0.0.1] [--port 0]
 Prints `fakesnow-shim listening on http://HOST:PORT` once it accepts connections.
@@ -70,6 +70,8 @@ USERS: dict[str, dict[str, Any]] = {}
 FAULTS: dict[str, list[dict[str, Any]]] = {}
 # session token -> user name (upper case)
 SESSION_USERS: dict[str, str] = {}
+# user name (upper case) -> successful logins
+LOGINS: dict[str, int] = {}
 LOCK = threading.Lock()
 
 
@@ -207,8 +209,10 @@ async def login_request(request: Request) -> JSONResponse:
     out = json.loads(response.body)
     if out.get("success"):
         token = out["data"]["token"]
+        user = str(data.get("LOGIN_NAME", "")).upper()
         with LOCK:
-            SESSION_USERS[token] = str(data.get("LOGIN_NAME", "")).upper()
+            SESSION_USERS[token] = user
+            LOGINS[user] = LOGINS.get(user, 0) + 1
         out["data"]["masterToken"] = token
         out["data"]["sessionId"] = abs(hash(token)) % 10**12
         out["data"]["parameters"] = out["data"].get("parameters", []) + SESSION_PARAMETERS
@@ -265,6 +269,12 @@ async def add_fault(request: Request) -> JSONResponse:
     return JSONResponse({"success": True})
 
 
+async def stats(_request: Request) -> JSONResponse:
+    """Test hook: successful logins per user, and the sessions fakesnow holds."""
+    with LOCK:
+        return JSONResponse({"logins": dict(LOGINS), "sessions": len(fs_server.sessions)})
+
+
 async def telemetry(_request: Request) -> JSONResponse:
     return JSONResponse({"success": True})
 
@@ -275,6 +285,7 @@ routes = [
     Route("/telemetry/send", telemetry, methods=["POST"]),
     Route("/shim/v1/users", register_user, methods=["POST"]),
     Route("/shim/v1/faults", add_fault, methods=["POST"]),
+    Route("/shim/v1/stats", stats, methods=["GET"]),
     *[r for r in fs_server.routes if r.path not in ("/session/v1/login-request", "/queries/v1/query-request")],
 ]
 

@@ -63,3 +63,10 @@ export function registerUser(url: string, user: string, creds: { password?: stri
 export function injectFault(url: string, user: string, fault: { code: string; message: string; sqlState?: string; times?: number }): Promise<void> {
   return post(url, '/shim/v1/faults', { user, ...fault });
 }
+
+/** Successful logins of a user so far (upper-cased name), as the shim counted them. */
+export async function loginCount(url: string, user: string): Promise<number> {
+  const res = await fetch(`${url}/shim/v1/stats`);
+  const body = (await res.json()) as { logins: Record<string, number> };
+  return body.logins[user.toUpperCase()] ?? 0;
+}
