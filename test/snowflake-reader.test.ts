@@ -16,7 +16,7 @@ import { cursorOf } from '../incremental/sql.ts';
 import type { Cursor } from '../incremental/cursor.ts';
 import { fakesnowUrl, type FakesnowServer } from './fakesnow/server.ts';
 import { tempDir } from './helpers/duckdb.ts';
-import { injectFault, loginCount, registerUser, snowflakeExec, testConnection, uniqueDatabase } from './helpers/snowflake.ts';
+import { injectFault, loginCount, registerUser, sessionParameters, snowflakeExec, testConnection, uniqueDatabase } from './helpers/snowflake.ts';
 
 let server: FakesnowServer;
 let reader: SnowflakeReader;
@@ -218,6 +218,15 @@ describe('authentication and failures', () => {
       await r.close();
     }
     expect(await loginCount(server.url, 'reuse_user')).toBe(1);
+    // every session pins what the reader relies on, whatever the account's defaults
+    expect(await sessionParameters(server.url, 'reuse_user')).toEqual({
+      TIMEZONE: 'UTC',
+      TIMESTAMP_INPUT_FORMAT: 'AUTO',
+      DATE_INPUT_FORMAT: 'AUTO',
+      TIME_OUTPUT_FORMAT: 'HH24:MI:SS.FF9',
+      STRICT_JSON_OUTPUT: 'TRUE',
+      QUERY_TAG: 'dwh-import',
+    });
     // a failed statement: the session is logged out, the next reader logs in anew
     const r = await openSnowflakeReader(conn);
     await expect(r.describe('no_such_table')).rejects.toBeInstanceOf(SourceError);

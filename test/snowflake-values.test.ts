@@ -43,11 +43,11 @@ const AS_STRING = new Set(['NUMBER', 'JSON', 'OBJECT', 'ARRAY']);
 const NATIVE: Record<string, string> = { fixed: 'NUMBER', real: 'NUMBER', variant: 'JSON', object: 'OBJECT', array: 'ARRAY' };
 
 /** Decodes one wire cell as the reader receives it (fetchAsString for numbers and semi-structured), then converts it. */
-function read(meta: SnowflakeColumnMeta & { nullable?: boolean }, raw: string, timezone = 'America/Los_Angeles') {
+function read(meta: SnowflakeColumnMeta & { nullable?: boolean }, raw: string, timezone = 'America/Los_Angeles', extra: Record<string, string> = {}) {
   const column = new Column({
     columnMetadata: { nullable: true, ...meta },
     index: 0,
-    statementParameters: params(timezone),
+    statementParameters: { ...params(timezone), ...extra },
     resultVersion: '1',
     onPrecisionLoss: () => {},
     onNonJsonCompliantVariant: () => {},
@@ -155,7 +155,11 @@ describe('Snowflake numbers, semi-structured and other values are exact', () => 
     expect(read({ name: 'B', type: 'boolean' }, '0').value).toBe(false);
     expect(read({ name: 'X', type: 'binary' }, 'CAFE01')).toEqual({ kind: 'binary', sqlType: 'BINARY', value: 'cafe01' });
     expect(read({ name: 'S', type: 'text' }, ' Ann ')).toEqual({ kind: 'text', sqlType: 'VARCHAR', value: ' Ann ' });
-    expect(read({ name: 'T', type: 'time', scale: 9 }, '36672.500000000')).toEqual({ kind: 'time', sqlType: 'TIME(9)', value: '10:11:12' });
+    expect(read({ name: 'T', type: 'time', scale: 9 }, '36672.500000000', 'UTC', { TIME_OUTPUT_FORMAT: 'HH24:MI:SS.FF9' })).toEqual({
+      kind: 'time',
+      sqlType: 'TIME(9)',
+      value: '10:11:12.500000000',
+    });
   });
 });
 

@@ -138,7 +138,7 @@ function jsonText(v: unknown): SourceValue {
  * - TIMESTAMP_NTZ -> `timestamp_ntz`, the wall clock as stored (the mapper applies the sync's zone);
  *   TIMESTAMP_LTZ and TIMESTAMP_TZ -> `timestamp_tz`, the instant in UTC; never the session TIMEZONE.
  *   Literals carry 6 fractional digits when the column's scale is at most 6, else 9 (nanoseconds);
- * - DATE -> `date`; TIME -> `time` (the driver's text in TIME_OUTPUT_FORMAT);
+ * - DATE -> `date`; TIME -> `time` (`HH:MM:SS.fffffffff`, the TIME_OUTPUT_FORMAT the session sets);
  * - VARIANT, OBJECT, ARRAY (and MAP) -> `json` text; BOOLEAN -> `boolean`; BINARY -> lower-case hex;
  * - TEXT -> `text`; anything else (GEOGRAPHY, VECTOR, ...) -> `other`, as text.
  */
@@ -399,12 +399,31 @@ export async function openSnowflakeReader(conn: SnowflakeConnectionConfig): Prom
   if (reused) return new SnowflakeReader(reused, conn, key);
   const opts = snowflakeConnectionOptions(conn);
   const connection = snowflake.createConnection(opts);
+  const what = `connecting to ${describeTarget(conn)}`;
   // `connectAsync()` resolves even when the login fails (the error goes only to its callback).
-  await new Promise<void>((resolve, reject) =>
-    connection.connect((err) => (err ? reject(classifySnowflakeError(err, `connecting to ${describeTarget(conn)}`)) : resolve())),
-  );
+  await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(classifySnowflakeError(err, what)) : resolve())));
+  try {
+    await new Promise<void>((resolve, reject) =>
+      connection.execute({ sqlText: SESSION_SETUP, complete: (err) => (err ? reject(classifySnowflakeError(err, what)) : resolve()) }),
+    );
+  } catch (e) {
+    await destroy(connection);
+    throw e;
+  }
   return new SnowflakeReader(connection, conn, key);
 }
+
+/**
+ * Session parameters every reader session sets, whatever the account or user defaults say:
+ * bound literals are ISO 8601 (`AUTO` input formats read them; an account-wide custom
+ * TIMESTAMP_INPUT_FORMAT would otherwise reject them), UTC as the session zone (nothing depends on it:
+ * literals carry their zone, values are read by epoch; it only makes the session predictable), TIME
+ * values with their fraction, VARIANT text that is strict JSON (no NaN or undefined), and a query tag
+ * that shows this tool's queries in QUERY_HISTORY.
+ */
+export const SESSION_SETUP =
+  "ALTER SESSION SET TIMEZONE = 'UTC' TIMESTAMP_INPUT_FORMAT = 'AUTO' DATE_INPUT_FORMAT = 'AUTO' " +
+  "TIME_OUTPUT_FORMAT = 'HH24:MI:SS.FF9' STRICT_JSON_OUTPUT = TRUE QUERY_TAG = 'dwh-import'";
 
 // --- reader -------------------------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ the shim keeps a registry of test users (`POST /shim/v1/users`): a registered us
 password, or with a key-pair JWT signed by its registered public key, and is refused with Snowflake's
 own error codes otherwise. Unregistered users are let in as fakesnow does. `POST /shim/v1/faults` makes
 the next N queries of a user fail with a given Snowflake error (a suspended warehouse, say), which no
-local server can produce by itself. `GET /shim/v1/stats` counts logins per user.
+local server can produce by itself. `GET /shim/v1/stats` counts logins per user and shows the session
+parameters each user set. `ALTER SESSION SET` (not implemented by fakesnow) is kept per session and
+echoed with later results, as Snowflake does.
 
 Usage: python shim.py [--host 127.0.0.1] [--port 0]
 Prints `fakesnow-shim listening on http://HOST:PORT` once it accepts connections.
@@ -31,6 +33,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -72,6 +75,10 @@ FAULTS: dict[str, list[dict[str, Any]]] = {}
 SESSION_USERS: dict[str, str] = {}
 # user name (upper case) -> successful logins
 LOGINS: dict[str, int] = {}
+# session token -> parameters set by ALTER SESSION SET (fakesnow does not implement it)
+SESSION_PARAMS: dict[str, dict[str, Any]] = {}
+ALTER_SESSION = re.compile(r"^\s*ALTER\s+SESSION\s+SET\s+(.*?);?\s*$", re.I | re.S)
+SESSION_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^']|'')*'|[^\s,]+)")
 LOCK = threading.Lock()
 
 
@@ -134,7 +141,14 @@ def _json_rowset(data: dict[str, Any]) -> list[list[str | None]]:
     return [list(row) for row in zip(*columns)] if columns else []
 
 
-def _rewrite(data: dict[str, Any]) -> None:
+def _parameters(token: str) -> list[dict[str, Any]]:
+    with LOCK:
+        overrides = dict(SESSION_PARAMS.get(token, {}))
+    params = [p if p["name"] not in overrides else {"name": p["name"], "value": overrides.pop(p["name"])} for p in SESSION_PARAMETERS]
+    return params + [{"name": k, "value": v} for k, v in overrides.items()]
+
+
+def _rewrite(data: dict[str, Any], token: str) -> None:
     if data.get("queryResultFormat") == "arrow":
         data["rowset"] = _json_rowset(data)
         data.pop("rowsetBase64", None)
@@ -144,7 +158,7 @@ def _rewrite(data: dict[str, Any]) -> None:
     data["returned"] = len(rowset)
     data["total"] = len(rowset)
     data["chunks"] = []
-    data["parameters"] = SESSION_PARAMETERS
+    data["parameters"] = _parameters(token)
 
 
 # --- authentication -----------------------------------------------------------------------------------
@@ -222,9 +236,13 @@ async def login_request(request: Request) -> JSONResponse:
 # --- queries ------------------------------------------------------------------------------------------
 
 
-def _pending_fault(request: Request) -> dict[str, Any] | None:
+def _token(request: Request) -> str:
     auth = request.headers.get("Authorization") or ""
-    token = auth[17:-1]
+    return auth[17:-1]
+
+
+def _pending_fault(request: Request) -> dict[str, Any] | None:
+    token = _token(request)
     with LOCK:
         user = SESSION_USERS.get(token)
         faults = FAULTS.get(user or "")
@@ -244,11 +262,28 @@ async def query_request(request: Request) -> JSONResponse:
         return JSONResponse(
             {"data": {"errorCode": code, "sqlState": fault.get("sqlState")}, "code": code, "message": fault["message"], "success": False}
         )
+    token = _token(request)
+    body = await _body_json(request)
+    if m := ALTER_SESSION.match(body.get("sqlText", "")):
+        # Snowflake applies session parameters to every later statement of the session; fakesnow does
+        # not implement ALTER SESSION, so keep them here and echo them with later results.
+        assignments = {k.upper(): v.strip("'").replace("''", "'") for k, v in SESSION_ASSIGNMENT.findall(m.group(1))}
+        with LOCK:
+            SESSION_PARAMS.setdefault(token, {}).update(assignments)
+        data = {
+            "rowtype": [{"name": "status", "database": "", "schema": "", "table": "", "nullable": True, "type": "text",
+                         "byteLength": 16777216, "length": 16777216, "scale": None, "precision": None, "collation": None}],
+            "rowset": [["Statement executed successfully."]],
+            "queryId": f"shim-{time.time_ns()}",
+            "statementTypeId": 0x4000,  # session control
+        }
+        _rewrite(data, token)
+        return JSONResponse({"data": data, "success": True})
     response = await fs_server.query_request(request)
     out = json.loads(response.body)
     data = out.get("data")
     if out.get("success") and isinstance(data, dict) and "rowtype" in data:
-        _rewrite(data)
+        _rewrite(data, token)
     return JSONResponse(out, status_code=response.status_code)
 
 
@@ -272,7 +307,10 @@ async def add_fault(request: Request) -> JSONResponse:
 async def stats(_request: Request) -> JSONResponse:
     """Test hook: successful logins per user, and the sessions fakesnow holds."""
     with LOCK:
-        return JSONResponse({"logins": dict(LOGINS), "sessions": len(fs_server.sessions)})
+        by_user: dict[str, dict[str, Any]] = {}
+        for token, params in SESSION_PARAMS.items():
+            by_user.setdefault(SESSION_USERS.get(token, ""), {}).update(params)
+        return JSONResponse({"logins": dict(LOGINS), "sessions": len(fs_server.sessions), "session_parameters": by_user})
 
 
 async def telemetry(_request: Request) -> JSONResponse:

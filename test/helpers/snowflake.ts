@@ -64,9 +64,21 @@ export function injectFault(url: string, user: string, fault: { code: string; me
   return post(url, '/shim/v1/faults', { user, ...fault });
 }
 
-/** Successful logins of a user so far (upper-cased name), as the shim counted them. */
+interface ShimStats {
+  logins: Record<string, number>;
+  session_parameters: Record<string, Record<string, string>>;
+}
+
+async function stats(url: string): Promise<ShimStats> {
+  return (await (await fetch(`${url}/shim/v1/stats`)).json()) as ShimStats;
+}
+
+/** Successful logins of a user so far, as the shim counted them. */
 export async function loginCount(url: string, user: string): Promise<number> {
-  const res = await fetch(`${url}/shim/v1/stats`);
-  const body = (await res.json()) as { logins: Record<string, number> };
-  return body.logins[user.toUpperCase()] ?? 0;
+  return (await stats(url)).logins[user.toUpperCase()] ?? 0;
+}
+
+/** Session parameters the user's sessions set with ALTER SESSION. */
+export async function sessionParameters(url: string, user: string): Promise<Record<string, string>> {
+  return (await stats(url)).session_parameters[user.toUpperCase()] ?? {};
 }
