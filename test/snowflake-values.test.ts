@@ -19,6 +19,7 @@ import {
   type SnowflakeColumnMeta,
 } from '../activities/warehouse/snowflake.ts';
 import { SourceError } from '../activities/warehouse/types.ts';
+import { ConfigError, loadConnectionFile } from '../config/load.ts';
 import { pageQuery } from '../incremental/sql.ts';
 import { tempDir } from './helpers/duckdb.ts';
 import { testConnection } from './helpers/snowflake.ts';
@@ -238,6 +239,34 @@ describe('Snowflake connection secrets', () => {
     expect(() => snowflakeConnectionOptions(testConnection(url, { auth: { private_key_file: join(dir, 'missing.p8') } }), {})).toThrow(
       /cannot read the Snowflake private key file .*missing\.p8 \(auth\.private_key_file\): ENOENT/,
     );
+  });
+});
+
+describe('Snowflake connection file', () => {
+  const load = (yaml: string) => {
+    const file = join(tempDir(), 'connection.yaml');
+    writeFileSync(file, yaml);
+    try {
+      return loadConnectionFile(file);
+    } catch (e) {
+      return e as ConfigError;
+    }
+  };
+  const base = 'type: snowflake\naccount: myorg-analytics\nuser: DWH_IMPORT\nrole: READER\nwarehouse: IMPORT_WH\n';
+
+  it('accepts key-pair or password authentication', () => {
+    expect(load(`${base}auth:\n  private_key_file: /run/secrets/k.p8\n  private_key_passphrase_env: KEY_PASS\n`)).toMatchObject({ type: 'snowflake', auth: { private_key_file: '/run/secrets/k.p8' } });
+    expect(load(`${base}auth:\n  password_env: SNOWFLAKE_PASSWORD\n`)).toMatchObject({ auth: { password_env: 'SNOWFLAKE_PASSWORD' } });
+  });
+
+  it('rejects both or neither, and a secret written in place of a variable name, at their lines', () => {
+    const both = load(`${base}auth:\n  password_env: SNOWFLAKE_PASSWORD\n  private_key_file: /k.p8\n`);
+    expect(both).toBeInstanceOf(ConfigError);
+    expect((both as ConfigError).problems).toContainEqual(expect.objectContaining({ line: 8, message: 'auth.private_key_file: must NOT be valid' }));
+    const neither = load(`${base}auth: {}\n`);
+    expect((neither as ConfigError).problems).toContainEqual(expect.objectContaining({ line: 6, message: 'auth: missing required key "private_key_file"' }));
+    const secret = load(`${base}auth:\n  password_env: hunter2!\n`);
+    expect((secret as ConfigError).problems).toContainEqual(expect.objectContaining({ line: 7, message: expect.stringMatching(/^auth\.password_env: must match pattern/) }));
   });
 });
 
