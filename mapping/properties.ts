@@ -91,6 +91,12 @@ function lastNonSpace(s: string): number {
 }
 
 /** A text that looks like a JSON object or array is parsed into it; anything else is kept as is. */
+/** JSON text parsed exactly; a `-0` (which JSON writes as `0`) becomes `0` so the event equals its wire form. */
+function parseJson(text: string): unknown {
+  const parsed = parseJsonExact(text);
+  return text.includes('-0') && typeof parsed !== 'string' ? jsonSafe(parsed) : parsed;
+}
+
 const textValue: PropertyConverter = (v) => {
   if (typeof v !== 'string') return anyValue(v);
   if (v.length === 0) return undefined;
@@ -99,7 +105,7 @@ const textValue: PropertyConverter = (v) => {
     const b = lastNonSpace(v);
     if ((a === 123 && b === 125) || (a === 91 && b === 93)) {
       try {
-        return parseJsonExact(v);
+        return parseJson(v);
       } catch {
         return v;
       }
@@ -112,7 +118,7 @@ const jsonValue: PropertyConverter = (v) => {
   if (typeof v !== 'string') return anyValue(v);
   if (v.length === 0) return undefined;
   try {
-    const parsed = parseJsonExact(v);
+    const parsed = parseJson(v);
     return parsed === null ? undefined : parsed;
   } catch {
     return v;
