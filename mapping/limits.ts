@@ -57,100 +57,105 @@ function describe(s: string): string {
   return s.length > 40 ? `${JSON.stringify(s.slice(0, 40))}...` : JSON.stringify(s);
 }
 
+/** Walk state of `checkProperties` (module-level functions, no per-call closures: this is the hot path). */
+interface Walk {
+  maxBytes: number;
+  violation: LimitViolation | null;
+  path: (string | number)[];
+}
+
+function fail(w: Walk, reason: LimitViolation['reason'], detail: string): false {
+  w.violation = { reason, detail, key: typeof w.path[0] === 'string' ? w.path[0] : undefined };
+  return false;
+}
+
+function visit(w: Walk, v: unknown, level: number): boolean {
+  switch (typeof v) {
+    case 'string':
+      w.maxBytes += 2 + v.length * 6;
+      if (utf8Bytes(v) > LIMITS.stringBytes) {
+        return fail(w, 'string_too_long', `${where(w.path)} is ${Buffer.byteLength(v).toLocaleString('en-US')} bytes of text; Klaviyo allows ${LIMITS.stringBytes.toLocaleString('en-US')} (100 KB) per string`);
+      }
+      return true;
+    case 'number':
+      w.maxBytes += 25;
+      if (!Number.isFinite(v)) return fail(w, 'mapping_failed', `${where(w.path)} is ${v}, which JSON cannot carry`);
+      if (Number.isInteger(v) && Math.abs(v) >= LIMITS.maxInteger) {
+        return fail(w, 'integer_out_of_range', `${where(w.path)} is ${v}, beyond the 64-bit integers Klaviyo accepts`);
+      }
+      return true;
+    case 'boolean':
+      w.maxBytes += 5;
+      return true;
+    case 'object': {
+      if (v === null) {
+        w.maxBytes += 4;
+        return true;
+      }
+      if (level > LIMITS.nestingDepth) {
+        return fail(w, 'nesting_too_deep', `${where(w.path)} is nested ${level} levels deep (counting the properties object); Klaviyo allows ${LIMITS.nestingDepth}`);
+      }
+      w.maxBytes += 2;
+      if (Array.isArray(v)) {
+        if (v.length > LIMITS.arrayItems) {
+          return fail(w, 'array_too_long', `${where(w.path)} has ${v.length.toLocaleString('en-US')} items; Klaviyo allows ${LIMITS.arrayItems.toLocaleString('en-US')} per array`);
+        }
+        for (let i = 0; i < v.length; i++) {
+          w.path.push(i);
+          const ok = visit(w, v[i], level + 1);
+          w.path.pop();
+          if (!ok) return false;
+          w.maxBytes += 1;
+        }
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        return fail(w, 'mapping_failed', `${where(w.path)} is a ${(v as object).constructor?.name ?? 'non-plain'} object, not a JSON value`);
+      }
+      for (const k in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+        w.maxBytes += 3 + k.length * 6;
+        if (utf8Bytes(k) > LIMITS.stringBytes) {
+          return fail(w, 'string_too_long', `a key under ${where(w.path)} (${describe(k)}) is longer than ${LIMITS.stringBytes.toLocaleString('en-US')} bytes`);
+        }
+        w.path.push(k);
+        const ok = visit(w, (v as Record<string, unknown>)[k], level + 1);
+        w.path.pop();
+        if (!ok) return false;
+      }
+      return true;
+    }
+    default:
+      return fail(w, 'mapping_failed', `${where(w.path)} is a ${typeof v}, not a JSON value`);
+  }
+}
+
 /**
  * Walks property values once and returns the first broken limit, or null. Also returns an upper bound
  * of the JSON size of the properties (bytes, assuming worst-case escaping) so the caller serialises an
  * event only when it might come near the request limit.
  */
 export function checkProperties(properties: Record<string, unknown>): { violation: LimitViolation | null; maxBytes: number } {
-  let maxBytes = 2;
-  let violation: LimitViolation | null = null;
-  const path: (string | number)[] = [];
-
-  const fail = (v: Omit<LimitViolation, 'key'>): false => {
-    violation = { ...v, key: typeof path[0] === 'string' ? path[0] : undefined };
-    return false;
-  };
-
-  const visit = (v: unknown, level: number): boolean => {
-    switch (typeof v) {
-      case 'string':
-        maxBytes += 2 + v.length * 6;
-        if (utf8Bytes(v) > LIMITS.stringBytes) {
-          return fail({ reason: 'string_too_long', detail: `${where(path)} is ${Buffer.byteLength(v).toLocaleString('en-US')} bytes of text; Klaviyo allows ${LIMITS.stringBytes.toLocaleString('en-US')} (100 KB) per string` });
-        }
-        return true;
-      case 'number':
-        maxBytes += 25;
-        if (!Number.isFinite(v)) return fail({ reason: 'mapping_failed', detail: `${where(path)} is ${v}, which JSON cannot carry` });
-        if (Number.isInteger(v) && Math.abs(v) >= LIMITS.maxInteger) {
-          return fail({ reason: 'integer_out_of_range', detail: `${where(path)} is ${v}, beyond the 64-bit integers Klaviyo accepts` });
-        }
-        return true;
-      case 'boolean':
-        maxBytes += 5;
-        return true;
-      case 'object': {
-        if (v === null) {
-          maxBytes += 4;
-          return true;
-        }
-        if (level > LIMITS.nestingDepth) {
-          return fail({ reason: 'nesting_too_deep', detail: `${where(path)} is nested ${level} levels deep (counting the properties object); Klaviyo allows ${LIMITS.nestingDepth}` });
-        }
-        maxBytes += 2;
-        if (Array.isArray(v)) {
-          if (v.length > LIMITS.arrayItems) {
-            return fail({ reason: 'array_too_long', detail: `${where(path)} has ${v.length.toLocaleString('en-US')} items; Klaviyo allows ${LIMITS.arrayItems.toLocaleString('en-US')} per array` });
-          }
-          for (let i = 0; i < v.length; i++) {
-            path.push(i);
-            const ok = visit(v[i], level + 1);
-            path.pop();
-            if (!ok) return false;
-            maxBytes += 1;
-          }
-          return true;
-        }
-        if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) {
-          return fail({ reason: 'mapping_failed', detail: `${where(path)} is a ${(v as object).constructor?.name ?? 'non-plain'} object, not a JSON value` });
-        }
-        for (const k in v) {
-          if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
-          maxBytes += 3 + k.length * 6;
-          if (utf8Bytes(k) > LIMITS.stringBytes) {
-            return fail({ reason: 'string_too_long', detail: `a key under ${where(path)} (${describe(k)}) is longer than ${LIMITS.stringBytes.toLocaleString('en-US')} bytes` });
-          }
-          path.push(k);
-          const ok = visit((v as Record<string, unknown>)[k], level + 1);
-          path.pop();
-          if (!ok) return false;
-        }
-        return true;
-      }
-      default:
-        return fail({ reason: 'mapping_failed', detail: `${where(path)} is a ${typeof v}, not a JSON value` });
-    }
-  };
-
+  const w: Walk = { maxBytes: 2, violation: null, path: [] };
   let count = 0;
   for (const k in properties) {
     if (!Object.prototype.hasOwnProperty.call(properties, k)) continue;
     count++;
-    maxBytes += 3 + k.length * 6;
-    path.push(k);
+    w.maxBytes += 3 + k.length * 6;
+    w.path.push(k);
     if (utf8Bytes(k) > LIMITS.stringBytes) {
-      fail({ reason: 'string_too_long', detail: `the property name ${describe(k)} is longer than ${LIMITS.stringBytes.toLocaleString('en-US')} bytes` });
+      fail(w, 'string_too_long', `the property name ${describe(k)} is longer than ${LIMITS.stringBytes.toLocaleString('en-US')} bytes`);
       break;
     }
-    const ok = visit(properties[k], 2);
-    path.pop();
+    const ok = visit(w, properties[k], 2);
+    w.path.pop();
     if (!ok) break;
   }
-  if (!violation && count > LIMITS.propertyKeys) {
-    violation = { reason: 'property_limit', detail: `${count} properties; Klaviyo accepts at most ${LIMITS.propertyKeys} per event (map fewer columns, or group some under a___b names)` };
+  if (!w.violation && count > LIMITS.propertyKeys) {
+    w.violation = { reason: 'property_limit', detail: `${count} properties; Klaviyo accepts at most ${LIMITS.propertyKeys} per event (map fewer columns, or group some under a___b names)` };
   }
-  return { violation, maxBytes };
+  return { violation: w.violation, maxBytes: w.maxBytes };
 }
 
 const ENVELOPE_BYTES = Buffer.byteLength(

@@ -61,6 +61,10 @@ function show(v: SourceValue): string {
   return s.length > 60 ? `${JSON.stringify(s.slice(0, 60))}...` : JSON.stringify(s);
 }
 
+function rejected(key: string, reason: RejectReason, column: string | undefined, detail: string): MapResult {
+  return { ok: false, key, reject: { reason, column, detail } };
+}
+
 function chars(s: string): number {
   // Code points, counted only when UTF-16 units could overstate them.
   let n = 0;
@@ -190,35 +194,34 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         }
       }
       if (key === '') key = derivedId(row);
-      const reject = (reason: RejectReason, column: string | undefined, detail: string): MapResult => ({ ok: false, key, reject: { reason, column, detail } });
 
       // Pitfall 9: a NULL change timestamp has no place in the incremental order.
       if (row[changeIdx] === null || row[changeIdx] === undefined) {
-        return reject('null_change_timestamp', changeCol.name, `change timestamp column "${changeCol.name}" is NULL: the row has no place in the incremental order and is not loaded`);
+        return rejected(key, 'null_change_timestamp', changeCol.name, `change timestamp column "${changeCol.name}" is NULL: the row has no place in the incremental order and is not loaded`);
       }
 
       // 1. metric
       let metric: string;
       if (metricIdx !== undefined) {
         const t = scalarText(row[metricIdx]);
-        if (t === null) return reject('missing_metric', metricCol, `metric name in "${metricCol}" is NULL or empty`);
+        if (t === null) return rejected(key, 'missing_metric', metricCol, `metric name in "${metricCol}" is NULL or empty`);
         metric = t;
       } else metric = constantMetric!;
       if (metric.length > LIMITS.metricNameChars && chars(metric) > LIMITS.metricNameChars) {
-        return reject('metric_too_long', metricCol, `metric name ${show(metric)} has ${chars(metric)} characters; Klaviyo accepts 1 to ${LIMITS.metricNameChars}`);
+        return rejected(key, 'metric_too_long', metricCol, `metric name ${show(metric)} has ${chars(metric)} characters; Klaviyo accepts 1 to ${LIMITS.metricNameChars}`);
       }
 
       // 2. event time
       const tv = row[timeIdx];
-      if (tv === null || tv === undefined) return reject('invalid_timestamp', timeCol.name, `event timestamp "${timeCol.name}" is NULL`);
+      if (tv === null || tv === undefined) return rejected(key, 'invalid_timestamp', timeCol.name, `event timestamp "${timeCol.name}" is NULL`);
       const ms = readTime(tv);
       if (Number.isNaN(ms)) {
-        return reject('invalid_timestamp', timeCol.name, `${show(tv)} is not a timestamp (expected ISO 8601 such as 2024-05-01T10:00:00Z, 2024-05-01 10:00:00 or 2024-05-01)`);
+        return rejected(key, 'invalid_timestamp', timeCol.name, `${show(tv)} is not a timestamp (expected ISO 8601 such as 2024-05-01T10:00:00Z, 2024-05-01 10:00:00 or 2024-05-01)`);
       }
       const now = nowMs();
       if (ms < LIMITS.minTimeMs || ms > now + LIMITS.maxAheadMs) {
         const when = ms >= -62_135_596_800_000 && ms <= 253_402_300_799_999 ? formatEventTime(ms) : show(tv);
-        return reject('timestamp_out_of_range', timeCol.name, `event time ${when} is outside what Klaviyo accepts (1990-01-01T00:00:00Z to now + 1 year, ${formatEventTime(now + LIMITS.maxAheadMs)})`);
+        return rejected(key, 'timestamp_out_of_range', timeCol.name, `event time ${when} is outside what Klaviyo accepts (1990-01-01T00:00:00Z to now + 1 year, ${formatEventTime(now + LIMITS.maxAheadMs)})`);
       }
 
       // 3. profile: every valid identifier; invalid ones dropped with a warning.
@@ -243,9 +246,9 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
       if (!any) {
         if (firstBad) {
           const others = warnings!.filter((w) => w.reason !== 'missing_unique_id').length - 1;
-          return reject(firstBad.reason, firstBad.column, `${firstBad.detail}; no other valid profile identifier${others > 0 ? ` (${others} more invalid)` : ''}`);
+          return rejected(key, firstBad.reason, firstBad.column, `${firstBad.detail}; no other valid profile identifier${others > 0 ? ` (${others} more invalid)` : ''}`);
         }
-        return reject('missing_identifier', idColumnList, `no profile identifier: ${idColumns.length === 1 ? `"${idColumnList}" is` : `${idColumns.map((c) => `"${c}"`).join(', ')} are all`} NULL or empty`);
+        return rejected(key, 'missing_identifier', idColumnList, `no profile identifier: ${idColumns.length === 1 ? `"${idColumnList}" is` : `${idColumns.map((c) => `"${c}"`).join(', ')} are all`} NULL or empty`);
       }
       if (uniqueReject) return { ok: false, key, reject: uniqueReject };
 
@@ -257,7 +260,7 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         if (v !== null && v !== undefined) {
           const col = columns[valueIdx].name;
           if (typeof v === 'number') {
-            if (!Number.isFinite(v)) return reject('invalid_value', col, `value ${show(v)} is not a finite number`);
+            if (!Number.isFinite(v)) return rejected(key, 'invalid_value', col, `value ${show(v)} is not a finite number`);
             event.value = v === 0 ? 0 : v;
           } else if (typeof v === 'string') {
             const t = v.trim();
@@ -266,14 +269,14 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
               if (n === undefined) {
                 const approx = Number(t);
                 if (Number.isFinite(approx) && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
-                  return reject('inexact_value', col, `value ${show(v)} cannot be sent as a JSON number without changing it (the nearest is ${approx}); round it in the source, e.g. ROUND(${col}, 2), or cast it to DOUBLE to accept the nearest number`);
+                  return rejected(key, 'inexact_value', col, `value ${show(v)} cannot be sent as a JSON number without changing it (the nearest is ${approx}); round it in the source, e.g. ROUND(${col}, 2), or cast it to DOUBLE to accept the nearest number`);
                 }
-                return reject('invalid_value', col, `value ${show(v)} is not a number (plain decimal needed: no currency signs or thousands separators)`);
+                return rejected(key, 'invalid_value', col, `value ${show(v)} is not a number (plain decimal needed: no currency signs or thousands separators)`);
               }
               event.value = n;
             }
           } else {
-            return reject('invalid_value', col, `value ${show(v)} is not a number`);
+            return rejected(key, 'invalid_value', col, `value ${show(v)} is not a number`);
           }
         }
       }
@@ -281,10 +284,10 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         const v = row[currencyIdx];
         if (v !== null && v !== undefined) {
           const col = columns[currencyIdx].name;
-          if (typeof v !== 'string') return reject('invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code`);
+          if (typeof v !== 'string') return rejected(key, 'invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code`);
           const c = v.trim().toUpperCase();
           if (c !== '') {
-            if (!validator.isISO4217(c)) return reject('invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)`);
+            if (!validator.isISO4217(c)) return rejected(key, 'invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)`);
             event.value_currency = c;
           }
         }
@@ -311,12 +314,12 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
       const { violation, maxBytes } = checkProperties(properties);
       if (violation) {
         const cols = violation.key === undefined ? undefined : keyColumns.get(violation.key);
-        return reject(violation.reason, violation.reason === 'property_limit' ? undefined : cols?.join(', '), violation.detail);
+        return rejected(key, violation.reason, violation.reason === 'property_limit' ? undefined : cols?.join(', '), violation.detail);
       }
       if (maxBytes + 4096 > LIMITS.requestBytes) {
         const bytes = singleEventRequestBytes(event);
         if (bytes > LIMITS.requestBytes) {
-          return reject('payload_too_large', undefined, `the event needs a ${bytes.toLocaleString('en-US')}-byte request; Klaviyo accepts at most ${LIMITS.requestBytes.toLocaleString('en-US')} (5 MB)`);
+          return rejected(key, 'payload_too_large', undefined, `the event needs a ${bytes.toLocaleString('en-US')}-byte request; Klaviyo accepts at most ${LIMITS.requestBytes.toLocaleString('en-US')} (5 MB)`);
         }
       }
       return warnings ? { ok: true, key, event, warnings } : { ok: true, key, event };

@@ -126,8 +126,7 @@ describe('rule 3: profile identifiers', () => {
     ['bad phone dropped, email carries the event', row('a@b.co', '555-0100 ext. 2', null, null), { email: 'a@b.co' }, [{ reason: 'invalid_phone', column: 'phone' }]],
     ['bad email dropped, id carries the event', row('not-an-email', null, 99, null), { external_id: '99' }, [{ reason: 'invalid_email', column: 'email' }]],
     ['bad profile id dropped', row('a@b.co', null, null, 'abc'), { email: 'a@b.co' }, [{ reason: 'invalid_profile_id', column: 'kid' }]],
-    ['empty strings are missing, not invalid', row('', '  ', null, ''), undefined as never, undefined],
-  ].filter((c) => c[2] !== undefined))('%s', (_name, r, profile, warnings) => {
+  ])('%s', (_name, r, profile, warnings) => {
     const res = mapper().map(r);
     expect(okEvent(res).profile).toEqual(profile);
     expect(res.ok && res.warnings?.map((w) => ({ reason: w.reason, column: w.column }))).toEqual(warnings ?? undefined);
@@ -416,5 +415,16 @@ describe('rule 8 and pitfall 9: a reject never throws and says why', () => {
     expect(rejectOf(c.map(r)).reason).toBe('timestamp_out_of_range');
     t = Date.UTC(2026, 6, 1);
     expect(okEvent(c.map(r)).time).toBe('2027-06-01T00:00:00.000Z');
+  });
+});
+
+describe('event time text', () => {
+  it('formatEventTime writes exactly what Date#toISOString writes, for every millisecond of the accepted range', async () => {
+    const fc = (await import('fast-check')).default;
+    const { formatEventTime } = await import('../mapping/time.ts');
+    fc.assert(fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (ms) => formatEventTime(ms) === new Date(ms).toISOString()), { numRuns: 20_000 });
+    for (const ms of [0, Date.UTC(1990, 0, 1), Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2100, 2, 1), 253_402_300_799_999]) {
+      expect(formatEventTime(ms)).toBe(new Date(ms).toISOString());
+    }
   });
 });
