@@ -19,7 +19,8 @@ export const EXTERNAL_ID_MAX_BYTES = 95 * 1024 - 1024;
 
 const CACHE_LIMIT = 50_000;
 const emailCache = new Map<string, boolean>();
-const phoneCache = new Map<string, string | false>();
+/** Per default region: raw text -> E.164 or false. */
+const phoneCaches = new Map<string, Map<string, string | false>>();
 
 function remember<V>(cache: Map<string, V>, key: string, value: V): V {
   if (cache.size >= CACHE_LIMIT) cache.clear();
@@ -107,13 +108,14 @@ export function normalizePhone(v: SourceValue, region: CountryCode): string | nu
   else return false;
   if (raw === '') return null;
   if (raw.length > 64) return false;
-  const key = `${region}\u0000${raw}`;
-  const hit = phoneCache.get(key);
+  let cache = phoneCaches.get(region);
+  if (cache === undefined) phoneCaches.set(region, (cache = new Map()));
+  const hit = cache.get(raw);
   if (hit !== undefined) return hit;
   let out: string | false = parsePhone(raw, region);
   if (out === false && raw.startsWith('00')) out = parsePhone(`+${raw.slice(2)}`, region);
   if (out === false && DIGITS_ONLY.test(raw)) out = parsePhone(`+${raw}`, region);
-  return remember(phoneCache, key, out);
+  return remember(cache, raw, out);
 }
 
 function parsePhone(raw: string, region: CountryCode): string | false {

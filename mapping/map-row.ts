@@ -115,10 +115,16 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
   const uniqueIdx = use(m.unique_id, 'unique_id');
   const valueIdx = use(m.value, 'value');
   const currencyIdx = use(m.value_currency, 'value_currency');
-  const ids: { idx: number; kind: 'email' | 'phone_number' | 'external_id' | 'id' }[] = [];
+  const normalizers = {
+    email: normalizeEmail,
+    phone_number: (v: SourceValue) => normalizePhone(v, region),
+    external_id: normalizeExternalId,
+    id: normalizeProfileId,
+  } as const;
+  const ids: { idx: number; kind: 'email' | 'phone_number' | 'external_id' | 'id'; normalize: (v: SourceValue) => string | null | false }[] = [];
   for (const [key, kind] of [['email', 'email'], ['phone_number', 'phone_number'], ['external_id', 'external_id'], ['klaviyo_id', 'id']] as const) {
     const idx = use(m.profile[key], `profile.${key}`);
-    if (idx !== undefined) ids.push({ idx, kind });
+    if (idx !== undefined) ids.push({ idx, kind, normalize: normalizers[kind] });
   }
   if (ids.length === 0) throw new MappingError(`sync ${sync.name} maps no profile identifier (email, phone_number, external_id or klaviyo_id)`);
   if (timeIdx === changeIdx) throw new MappingError(`event_timestamp and change_timestamp of sync ${sync.name} are the same column "${columns[timeIdx].name}"; they must differ`);
@@ -166,12 +172,6 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
     phone_number: (v: SourceValue) => `${show(v)} is not a valid phone number for default region ${region} (E.164 needed)`,
     external_id: (v: SourceValue) => `${show(v)} cannot be an external_id (not text or a finite number, or over 94 KB)`,
     id: (v: SourceValue) => `${show(v)} is not a Klaviyo profile id (a 26-character ULID such as 01GDDKASAP8TKDDA2GRZDSVP4H)`,
-  } as const;
-  const normalize = {
-    email: normalizeEmail,
-    phone_number: (v: SourceValue) => normalizePhone(v, region),
-    external_id: normalizeExternalId,
-    id: normalizeProfileId,
   } as const;
 
   function map(row: readonly SourceValue[]): MapResult {
@@ -229,10 +229,10 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
       let any = false;
       let firstBad: { reason: RejectReason; column: string; detail: string } | undefined;
       for (let i = 0; i < ids.length; i++) {
-        const { idx, kind } = ids[i];
+        const { idx, kind, normalize } = ids[i];
         const v = row[idx];
         if (v === null || v === undefined) continue;
-        const r = normalize[kind](v);
+        const r = normalize(v);
         if (typeof r === 'string') {
           profile[kind] = r;
           any = true;

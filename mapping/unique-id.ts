@@ -29,16 +29,17 @@ function sha256(text: string): string {
   return crypto.createHash('sha256').update(text).digest('base64url');
 }
 
-function valueText(v: SourceValue): string {
+/** Appends one non-NULL value, tagged by type and length-prefixed so no two rows share a text. */
+function appendValue(text: string, v: SourceValue): string {
   switch (typeof v) {
     case 'string':
-      return `s${v.length}:${v}`;
+      return text + 's' + v.length + ':' + v;
     case 'number':
-      return `n${String(v)};`;
+      return text + 'n' + v + ';';
     case 'boolean':
-      return v ? 't' : 'f';
+      return text + (v ? 't' : 'f');
     case 'bigint':
-      return `n${(v as bigint).toString()};`;
+      return text + 'n' + (v as bigint).toString() + ';';
     default: {
       let j: string | undefined;
       try {
@@ -47,7 +48,7 @@ function valueText(v: SourceValue): string {
         j = String(v);
       }
       j ??= String(v);
-      return `j${j.length}:${j}`;
+      return text + 'j' + j.length + ':' + j;
     }
   }
 }
@@ -70,7 +71,7 @@ export function derivedUniqueId(syncName: string, columns: readonly SourceColumn
     for (let k = 0; k < idx.length; k++) {
       const v = row[idx[k]];
       if (v === null || v === undefined) continue;
-      text += prefix[k] + valueText(v);
+      text = appendValue(text + prefix[k], v);
     }
     return sha256(text);
   };
