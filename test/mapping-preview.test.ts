@@ -59,8 +59,8 @@ async function preview(...args: string[]) {
 }
 
 describe('dwh-import preview', () => {
-  it('--json: rows in cursor order, events in wire form, rejects with reason, column and values', async () => {
-    const out = JSON.parse(await preview('sales-lines', '--limit', '3', '--json'));
+  it('--json: rows in cursor order, events in wire form, rejects with reason, column and values; --body: the exact request', async () => {
+    const out = JSON.parse(await preview('sales-lines', '--limit', '3', '--json', '--body'));
     expect(out).toMatchObject({ sync: 'sales-lines', table: 'sales.lines', backfill: false, nullChangeRows: 1, events: 2, rejected: { missing_identifier: 1 }, warnings: { invalid_phone: 1 }, requests: 1, duplicates: 0 });
     expect(out.rows).toHaveLength(3);
     const [first, second, third] = out.rows;
@@ -89,6 +89,14 @@ describe('dwh-import preview', () => {
       values: { line_id: 2, invoice: '536366', email: null, phone: null, customer_id: null, sold_at: '2010-12-01T08:28:00.000000', loaded_at: '2024-01-01T00:00:01.000000', amount: '11.10', sku: 'PEN', note: 'gift' },
     });
     expect(third).toMatchObject({ row: 3, ok: true, profile: { data: { attributes: { external_id: '14527' } } }, event: { attributes: { value: -27.5, properties: { invoice: 'C536379', sku: 'D', line_id: 3 } } } });
+
+    expect(out.bodies).toHaveLength(1);
+    expect(out.bodies[0].data.type).toBe('event-bulk-create-job');
+    const groups = out.bodies[0].data.attributes['events-bulk-create'].data;
+    expect(groups).toEqual([
+      { type: 'event-bulk-create', attributes: { profile: first.profile, events: { data: [first.event] } } },
+      { type: 'event-bulk-create', attributes: { profile: third.profile, events: { data: [third.event] } } },
+    ]);
   });
 
   it('text output names each row, the reject reason and the summary; --backfill marks the events', async () => {
@@ -99,17 +107,6 @@ describe('dwh-import preview', () => {
     expect(out).toContain('"backfill": true');
     expect(out).toContain('row 2: rejected missing_identifier (email, phone, customer_id): no profile identifier');
     expect(out).toMatch(/summary \(nothing was sent\)\n {2}rows read {9}2\n {2}events {12}1\n {2}rows rejected {5}1: missing_identifier 1\n {2}warnings {10}invalid_phone 1 \(identifier dropped, event kept\)\n {2}would send {8}1 bulk request\(s\), \d+ bytes\n {2}NULL change time {2}1 row\(s\)/);
-  });
-
-  it('--body prints the bulk request body exactly as it would be POSTed', async () => {
-    const bodies = JSON.parse(await preview('sales-lines', '--limit', '3', '--body'));
-    expect(bodies).toHaveLength(1);
-    expect(bodies[0].data.type).toBe('event-bulk-create-job');
-    const groups = bodies[0].data.attributes['events-bulk-create'].data;
-    expect(groups.map((g: { attributes: { profile: unknown } }) => g.attributes.profile)).toEqual([
-      { data: { type: 'profile', attributes: { email: 'Ann@Example.org', external_id: '17850' } } },
-      { data: { type: 'profile', attributes: { external_id: '14527' } } },
-    ]);
   });
 
   it('an unknown sync name lists the known ones', async () => {
