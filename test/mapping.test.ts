@@ -428,3 +428,27 @@ describe('event time text', () => {
     }
   });
 });
+
+describe('zone arithmetic (ZoneClock) against Luxon', () => {
+  it('every wall-clock time reads back to its instant; a repeated hour reads as the earlier instant', async () => {
+    const fc = (await import('fast-check')).default;
+    const { DateTime } = await import('luxon');
+    const { ZoneClock } = await import('../mapping/time.ts');
+    for (const zone of ['Europe/London', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/Santiago', 'Pacific/Apia']) {
+      const clock = new ZoneClock(zone);
+      fc.assert(
+        fc.property(fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2030, 0, 1) }), (t) => {
+          const local = DateTime.fromMillis(t, { zone });
+          const wall = Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute, local.second, local.millisecond);
+          const back = clock.toUtc(wall);
+          const again = DateTime.fromMillis(back, { zone });
+          // the instant found shows the same wall clock, and is t or an earlier occurrence of it
+          expect(Date.UTC(again.year, again.month - 1, again.day, again.hour, again.minute, again.second, again.millisecond)).toBe(wall);
+          expect(back <= t).toBe(true);
+          if (back < t) expect(t - back).toBeLessThanOrEqual(3 * 3_600_000);
+        }),
+        { numRuns: 3000 },
+      );
+    }
+  });
+});
