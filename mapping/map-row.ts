@@ -10,7 +10,7 @@ import type { ColumnKind, SourceColumn, SourceValue } from '../activities/wareho
 import { idText, normalizeEmail, normalizeExternalId, normalizePhone, normalizeProfileId } from './identifiers.ts';
 import { checkProperties, LIMITS, singleEventRequestBytes } from './limits.ts';
 import { exactNumber } from './numbers.ts';
-import { propertyConverter, type PropertyConverter } from './properties.ts';
+import { propertyConverter, setOwn, type PropertyConverter } from './properties.ts';
 import { EVENT_TIME_KINDS, formatEventTime, timeReader, ZoneClock } from './time.ts';
 import type { KlaviyoEvent, MapResult, MapWarning, ProfileIdentifiers, Reject, RejectReason } from './types.ts';
 import { derivedUniqueId } from './unique-id.ts';
@@ -44,7 +44,25 @@ interface PropertySlot {
   key: string;
   /** Keys below the top level (`a___b___c` -> ['b', 'c']), empty for a flat property. */
   rest: string[];
+  /** A key of the path is `__proto__` or inherited from Object.prototype (`constructor`, `toString`): write with own-property checks. */
+  careful: boolean;
   convert: PropertyConverter;
+}
+
+/** The nested write for names such as `a___constructor___b` or `__proto__`, without touching prototypes. */
+function writeCarefully(properties: Record<string, unknown>, p: PropertySlot, value: unknown): void {
+  const path = [p.key, ...p.rest];
+  let obj = properties;
+  for (let k = 0; k < path.length - 1; k++) {
+    const key = path[k];
+    let next = Object.prototype.hasOwnProperty.call(obj, key) ? (obj[key] as Record<string, unknown>) : undefined;
+    if (next === undefined) {
+      next = {};
+      setOwn(obj, key, next);
+    }
+    obj = next;
+  }
+  setOwn(obj, path[path.length - 1], value);
 }
 
 /** `"abc"` for a short value, the first 60 characters and `...` for a long one. */
@@ -155,7 +173,8 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
       }
     }
     owners.set(full, c.name);
-    props.push({ index, name: c.name, key: path[0], rest: path.slice(1), convert: propertyConverter(c.kind, clock) });
+    const careful = path.some((k) => k === '__proto__' || k in Object.prototype);
+    props.push({ index, name: c.name, key: path[0], rest: path.slice(1), careful, convert: propertyConverter(c.kind, clock) });
   });
   const keyColumns = new Map<string, string[]>();
   for (const p of props) keyColumns.set(p.key, [...(keyColumns.get(p.key) ?? []), p.name]);
@@ -301,6 +320,10 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         if (v === null || v === undefined) continue;
         const pv = p.convert(v);
         if (pv === undefined) continue;
+        if (p.careful) {
+          writeCarefully(properties, p, pv);
+          continue;
+        }
         if (p.rest.length === 0) {
           properties[p.key] = pv;
           continue;

@@ -59,13 +59,20 @@ export function jsonSafe(v: unknown, depth = 0): unknown {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v)) {
         const x = jsonSafe((v as Record<string, unknown>)[k], depth + 1);
-        if (x !== undefined) out[k] = x;
+        if (x === undefined) continue;
+        if (k === '__proto__') setOwn(out, k, x);
+        else out[k] = x;
       }
       return out;
     }
     default:
       return undefined;
   }
+}
+
+/** Sets an own, enumerable property even for a key like `__proto__` (which `=` would treat as the prototype). */
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Any value of an unexpected JS type for its kind: the best JSON-safe reading of it. */

@@ -452,3 +452,17 @@ describe('zone arithmetic (ZoneClock) against Luxon', () => {
     }
   });
 });
+
+describe('property names that collide with JavaScript object internals', () => {
+  it('__proto__, constructor and toString are ordinary property names', () => {
+    const c = compileMapper(
+      syncOf(),
+      cols('ts:timestamp_ntz', 'updated_at:timestamp_ntz', 'email:text', '__proto__:text', 'constructor:integer', 'meta___toString___x:text', 'doc:json', 's:structured'),
+      now,
+    );
+    const e = okEvent(c.map(['2025-01-01T00:00:00.000000', UPDATED, 'a@b.co', 'p', 7, 'y', '{"__proto__":{"a":-0}}', JSON.parse('{"__proto__":1}')]));
+    expect(JSON.stringify(e.properties)).toBe('{"__proto__":"p","constructor":7,"meta":{"toString":{"x":"y"}},"doc":{"__proto__":{"a":0}},"s":{"__proto__":1}}');
+    expect(Object.getPrototypeOf(e.properties)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).x).toBeUndefined(); // nothing leaked into Object.prototype
+  });
+});
