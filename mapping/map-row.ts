@@ -118,7 +118,7 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
     throw new MappingError(`options.timestamp_zone of sync ${sync.name}: ${(e as Error).message}`);
   }
   const region = sync.options.default_phone_region as CountryCode;
-  if (!validator.isISO31661Alpha2(region)) throw new MappingError(`options.default_phone_region of sync ${sync.name}: "${region}" is not an ISO 3166-1 alpha-2 region (e.g. US, GB)`);
+  if (m.profile.phone_number !== undefined && !validator.isISO31661Alpha2(region)) throw new MappingError(`options.default_phone_region of sync ${sync.name}: "${region}" is not an ISO 3166-1 alpha-2 region (e.g. US, GB)`);
 
   const mapped = new Set<number>();
   const use = (name: string | undefined, role: string): number | undefined => {
@@ -187,7 +187,10 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
   const idColumnList = idColumns.join(', ');
   const invalidReason = { email: 'invalid_email', phone_number: 'invalid_phone', external_id: 'invalid_external_id', id: 'invalid_profile_id' } as const;
   const invalidDetail = {
-    email: (v: SourceValue) => `${show(v)} is not a valid email address (or is 100 characters or longer)`,
+    email: (v: SourceValue) =>
+      typeof v === 'string' && v.trim().length > LIMITS.emailChars
+        ? `${show(v)} has ${v.trim().length} characters; Klaviyo accepts emails under 100`
+        : `${show(v)} is not a valid email address`,
     phone_number: (v: SourceValue) => `${show(v)} is not a valid phone number for default region ${region} (E.164 needed)`,
     external_id: (v: SourceValue) => `${show(v)} cannot be an external_id (not text or a finite number, or over 94 KB)`,
     id: (v: SourceValue) => `${show(v)} is not a Klaviyo profile id (a 26-character ULID such as 01GDDKASAP8TKDDA2GRZDSVP4H)`,

@@ -112,6 +112,7 @@ describe('rule 3: profile identifiers', () => {
 
   it.each<[string, SourceValue[], object, { reason: string; column: string }[] | undefined]>([
     ['email trimmed, case kept', row('  Ann@Example.org ', null, null, null), { email: 'Ann@Example.org' }, undefined],
+    ['an email of 99 characters', row(` ann@${'x'.repeat(60)}.${'y'.repeat(30)}.org `, null, null, null), { email: `ann@${'x'.repeat(60)}.${'y'.repeat(30)}.org` }, undefined],
     ['float customer id without .0', row(null, null, 17850.0, null), { external_id: '17850' }, undefined],
     ['a negative integral id', row(null, null, -3, null), { external_id: '-3' }, undefined],
     ['a fractional id kept', row(null, null, 12.5, null), { external_id: '12.5' }, undefined],
@@ -145,10 +146,10 @@ describe('rule 3: profile identifiers', () => {
   it.each<[string, SourceValue[], object]>([
     ['no identifier at all', row(null, null, null, null), { reason: 'missing_identifier', column: 'email, phone, cid, kid', detail: 'no profile identifier: "email", "phone", "cid", "kid" are all NULL or empty' }],
     ['only empty values', row('', ' ', null, ''), { reason: 'missing_identifier', column: 'email, phone, cid, kid', detail: 'no profile identifier: "email", "phone", "cid", "kid" are all NULL or empty' }],
-    ['only an invalid email', row('ann@', null, null, null), { reason: 'invalid_email', column: 'email', detail: '"ann@" is not a valid email address (or is 100 characters or longer); no other valid profile identifier' }],
-    ['an email of 100 characters', row(`${'a'.repeat(88)}@example.org`, null, null, null), { reason: 'invalid_email', column: 'email', detail: `"${'a'.repeat(60)}"... is not a valid email address (or is 100 characters or longer); no other valid profile identifier` }],
+    ['only an invalid email', row('ann@', null, null, null), { reason: 'invalid_email', column: 'email', detail: '"ann@" is not a valid email address; no other valid profile identifier' }],
+    ['an email of 100 characters', row(`ann@${'x'.repeat(61)}.${'y'.repeat(30)}.org`, null, null, null), { reason: 'invalid_email', column: 'email', detail: `"ann@${'x'.repeat(56)}"... has 100 characters; Klaviyo accepts emails under 100; no other valid profile identifier` }],
     ['only an invalid phone', row(null, '555-0100 ext. 2', null, null), { reason: 'invalid_phone', column: 'phone', detail: '"555-0100 ext. 2" is not a valid phone number for default region US (E.164 needed); no other valid profile identifier' }],
-    ['an invalid email and phone', row('x', '12', null, null), { reason: 'invalid_email', column: 'email', detail: '"x" is not a valid email address (or is 100 characters or longer); no other valid profile identifier (1 more invalid)' }],
+    ['an invalid email and phone', row('x', '12', null, null), { reason: 'invalid_email', column: 'email', detail: '"x" is not a valid email address; no other valid profile identifier (1 more invalid)' }],
     ['a NaN external id', row(null, null, NaN, null), { reason: 'invalid_external_id', column: 'cid', detail: '"NaN" cannot be an external_id (not text or a finite number, or over 94 KB); no other valid profile identifier' }],
   ])('%s -> reject', (_name, r, reject) => {
     expect(rejectOf(mapper().map(r))).toEqual(reject);
