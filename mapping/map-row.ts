@@ -342,7 +342,9 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         const cols = violation.key === undefined ? undefined : keyColumns.get(violation.key);
         return rejected(key, violation.reason, violation.reason === 'property_limit' ? undefined : cols?.join(', '), violation.detail);
       }
-      if (maxBytes + 4096 > LIMITS.requestBytes) {
+      // Upper bound of the request for this event alone (worst-case JSON escaping); exact only when near.
+      const bound = maxBytes + 6 * (metric.length + key.length + (profile.external_id?.length ?? 0)) + 4096;
+      if (bound > LIMITS.requestBytes) {
         const bytes = singleEventRequestBytes(event);
         if (bytes > LIMITS.requestBytes) {
           return rejected(key, 'payload_too_large', undefined, `the event needs a ${bytes.toLocaleString('en-US')}-byte request; Klaviyo accepts at most ${LIMITS.requestBytes.toLocaleString('en-US')} (5 MB)`);

@@ -467,3 +467,14 @@ describe('property names that collide with JavaScript object internals', () => {
     expect(({} as Record<string, unknown>).x).toBeUndefined(); // nothing leaked into Object.prototype
   });
 });
+
+describe('the request limit counts the profile too', () => {
+  it('a 90 KB external_id plus properties just under 5 MB is rejected as payload_too_large', () => {
+    const names = Array.from({ length: 51 }, (_, i) => `doc${i}:text`);
+    const c = compileMapper(syncOf({ mapping: { profile: { external_id: 'cid' } } }), cols('ts:timestamp_ntz', 'updated_at:timestamp_ntz', 'cid:text', ...names), now);
+    const docs = Array(51).fill('y'.repeat(101_000)); // 5,151,000 bytes of properties
+    expect(okEvent(c.map(['2025-01-01T00:00:00.000000', UPDATED, 'c1', ...docs])).profile).toEqual({ external_id: 'c1' });
+    const r = rejectOf(c.map(['2025-01-01T00:00:00.000000', UPDATED, 'c'.repeat(92_000), ...docs]));
+    expect(r.reason).toBe('payload_too_large');
+  });
+});
