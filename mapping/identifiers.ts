@@ -18,7 +18,8 @@ export const EMAIL_MAX_CHARS = 99;
 export const EXTERNAL_ID_MAX_BYTES = 95 * 1024 - 1024;
 
 const CACHE_LIMIT = 50_000;
-const emailCache = new Map<string, boolean>();
+/** Raw value (as read, untrimmed) -> the email to send, or false. */
+const emailCache = new Map<string, string | false>();
 /** Per default region: raw text -> E.164 or false. */
 const phoneCaches = new Map<string, Map<string, string | false>>();
 
@@ -79,12 +80,12 @@ export function idText(v: SourceValue): string | null | false {
 export function normalizeEmail(v: SourceValue): string | null | false {
   if (v === null) return null;
   if (typeof v !== 'string') return false;
+  const hit = emailCache.get(v);
+  if (hit !== undefined) return hit;
   const e = v.trim();
   if (e === '') return null;
-  if (e.length > EMAIL_MAX_CHARS) return false;
-  let ok = emailCache.get(e);
-  if (ok === undefined) ok = remember(emailCache, e, !/\s/.test(e) && validator.isEmail(e));
-  return ok ? e : false;
+  const out = e.length <= EMAIL_MAX_CHARS && !/\s/.test(e) && validator.isEmail(e) ? e : false;
+  return remember(emailCache, v, out);
 }
 
 const DIGITS_ONLY = /^[1-9]\d{10,14}$/;

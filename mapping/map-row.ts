@@ -83,6 +83,20 @@ function rejected(key: string, reason: RejectReason, column: string | undefined,
   return { ok: false, key, reject: { reason, column, detail } };
 }
 
+const currencies = new Map<string, string | null | false>();
+
+/** A currency text trimmed and upper-cased if it is an ISO 4217 code (validator), null when blank, else false. */
+function currencyCode(v: string): string | null | false {
+  let c = currencies.get(v);
+  if (c === undefined) {
+    const t = v.trim().toUpperCase();
+    c = t === '' ? null : validator.isISO4217(t) ? t : false;
+    if (currencies.size >= 1000) currencies.clear();
+    currencies.set(v, c);
+  }
+  return c;
+}
+
 function chars(s: string): number {
   // Code points, counted only when UTF-16 units could overstate them.
   let n = 0;
@@ -307,11 +321,9 @@ export function compileMapper(sync: SyncConfig, columns: readonly SourceColumn[]
         if (v !== null && v !== undefined) {
           const col = columns[currencyIdx].name;
           if (typeof v !== 'string') return rejected(key, 'invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code`);
-          const c = v.trim().toUpperCase();
-          if (c !== '') {
-            if (!validator.isISO4217(c)) return rejected(key, 'invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)`);
-            event.value_currency = c;
-          }
+          const c = currencyCode(v);
+          if (c === false) return rejected(key, 'invalid_currency', col, `value_currency ${show(v)} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)`);
+          if (c !== null) event.value_currency = c;
         }
       }
 
