@@ -10,8 +10,10 @@
  * - `cold ids`: every row has an email and a phone never seen before (worst case: validator and
  *   libphonenumber run for every row).
  *
- * Env: BENCH_ROWS (default 200,000), BENCH_REPEAT (default 5). Figures depend on the machine's load:
- * the load average is printed with them.
+ * Two figures per scenario: rows per second of this process's CPU time (what one core delivers; the
+ * target applies to it) and rows per second of wall time (lower when other processes share the cores).
+ * Env: BENCH_ROWS (default 200,000), BENCH_REPEAT (default 5). Figures still depend on the machine's
+ * load (shared caches, hyper-threads): the load average is printed with them.
  */
 import { cpus, loadavg } from 'node:os';
 import type { SourceColumn, SourceValue } from '../activities/warehouse/types.ts';
