@@ -39,14 +39,20 @@ function nonRetryable(e: unknown): never {
   throw e;
 }
 
-interface Resolved {
+/** The source columns a sync reads, with its change-detection and tie-break columns resolved. */
+export interface Resolved {
   columns: SourceColumn[];
   change: SourceColumn;
   tieBreaker?: SourceColumn;
   keyOrder: 'numeric' | 'text';
 }
 
-function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resolved {
+/**
+ * Finds the change-detection column (a TIMESTAMP or DATE) and the tie-break column of a sync among the
+ * source's columns (exact name, then case-insensitive).
+ * @throws MappingError naming the missing or wrongly typed column.
+ */
+export function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resolved {
   const find = (name: string) => columns.find((c) => c.name === name) ?? columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
   const change = find(sync.mapping.change_timestamp);
   if (!change) throw new MappingError(`column "${sync.mapping.change_timestamp}" mapped as change_timestamp does not exist in ${sync.source.table}`);

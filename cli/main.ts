@@ -4,6 +4,7 @@ import { ConfigError } from '../config/load.ts';
 import { register as apply } from './commands/apply.ts';
 import { register as demo } from './commands/demo.ts';
 import { register as localApi } from './commands/local-api.ts';
+import { register as preview } from './commands/preview.ts';
 import { register as run } from './commands/run.ts';
 import { register as validate } from './commands/validate.ts';
 import { register as worker } from './commands/worker.ts';
@@ -12,7 +13,7 @@ const program = new Command('dwh-import')
   .description('Import event rows from a data warehouse into Klaviyo, declared as YAML and scheduled on Temporal')
   .showHelpAfterError();
 
-for (const r of [demo, validate, apply, run, worker, localApi]) r(program);
+for (const r of [demo, validate, apply, run, preview, worker, localApi]) r(program);
 
 try {
   await program.parseAsync(process.argv);
