@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { parseSyncText } from '../../config/load.ts';
 import type { SyncConfig } from '../../config/types.ts';
 import type { LocalKlaviyo } from '../../local-api/server.ts';
@@ -38,14 +38,23 @@ ${opts.uniqueId === false ? '' : '  unique_id: id\n'}  profile:
 ${options ? `options:\n${options}\n` : ''}`;
 }
 
-export type RunHandle = WorkflowHandle<(i: SyncWorkflowInput) => Promise<SyncRunResult>>;
+export type RunHandle = WorkflowHandleWithFirstExecutionRunId<(i: SyncWorkflowInput) => Promise<SyncRunResult>>;
 
-/** Starts `syncWorkflow` directly (not through a schedule) with a unique workflow id. */
-export async function startRun(client: Client, taskQueue: string, input: SyncWorkflowInput, workflowId?: string): Promise<RunHandle> {
+/**
+ * Starts `syncWorkflow` directly (not through a schedule) with a unique workflow id.
+ * `workflowTaskTimeout` (default 10 s) is how long a workflow task held by a killed worker blocks the run.
+ */
+export async function startRun(
+  client: Client,
+  taskQueue: string,
+  input: SyncWorkflowInput,
+  opts: { workflowId?: string; workflowTaskTimeout?: string } = {},
+): Promise<RunHandle> {
   return client.workflow.start<(i: SyncWorkflowInput) => Promise<SyncRunResult>>('syncWorkflow', {
     taskQueue,
-    workflowId: workflowId ?? `${input.sync.name}-${Math.random().toString(36).slice(2, 10)}`,
+    workflowId: opts.workflowId ?? `${input.sync.name}-${Math.random().toString(36).slice(2, 10)}`,
     args: [input],
+    ...(opts.workflowTaskTimeout ? { workflowTaskTimeout: opts.workflowTaskTimeout } : {}),
   });
 }
 
