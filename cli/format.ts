@@ -40,6 +40,12 @@ export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?:
       (extra.storedByApi !== undefined ? ` (the API stored ${num(extra.storedByApi)} new)` : '') +
       (r.duplicates ? `, ${num(r.duplicates)} repeated unique_id(s) dropped` : ''),
   );
+  if (r.lookbackRows) {
+    lines.push(
+      `${pad('lookback')}${num(r.lookbackRows)} row(s) re-read behind the watermark: ${num(r.lateEvents ?? 0)} late event(s) sent, ` +
+        `${num(r.alreadySent ?? 0)} already sent before (not sent again)`,
+    );
+  }
   lines.push(`${pad('rows rejected')}${num(r.rejectedTotal)}${r.rejectedTotal ? `: ${reasons(r.rejected)}` : ''}`);
   const w = reasons(r.warnings);
   if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
