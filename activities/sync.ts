@@ -197,8 +197,16 @@ export function createSyncActivities(deps: ActivityDeps) {
             row: rowObject(resolved.columns, row),
           })),
         );
+        // Rows changed after now (beyond a minute of clock skew) wait silently otherwise: count them, as a
+        // hint that timestamp_zone may not match how the column is written.
+        let futureRows = 0;
+        if (reader.countRows) {
+          const ahead = resolved.change.kind === 'date' ? settleBound('date', nowMs + 86_400_000, 0, zone) : settleBound(resolved.change.kind, nowMs + 60_000, 0, zone, precision);
+          futureRows = await reader.countRows({ table: sync.source.table, change: resolved.change, after: { ts: ahead, key: null }, eventRange: eventRangeOf(resolved, eventRange) });
+        }
         const lookback = input.mode === 'incremental' ? durationSeconds(sync.options.lookback) : 0;
         return {
+          futureRows,
           watermark: wm,
           until,
           nowMs,

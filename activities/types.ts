@@ -47,6 +47,11 @@ export interface PrepareResult {
   propertyColumns: string[];
   /** Rows with a NULL change timestamp (rejected, never loaded; within the event range for a backfill). */
   nullChangeRows: number;
+  /**
+   * Rows whose change timestamp is more than a minute after "now" (a day, for a DATE column): they wait
+   * until then. Many of them usually mean `timestamp_zone` does not match how the column is written.
+   */
+  futureRows: number;
   /** How ties are ordered (for comparing cursors). */
   keyOrder: KeyOrder;
   /** Name of the tie-break column, or null in group mode (pages never split equal change timestamps). */

@@ -49,6 +49,9 @@ export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?:
   lines.push(`${pad('rows rejected')}${num(r.rejectedTotal)}${r.rejectedTotal ? `: ${reasons(r.rejected)}` : ''}`);
   const w = reasons(r.warnings);
   if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
+  if (r.futureRows) {
+    lines.push(`${pad('future rows')}${num(r.futureRows)} row(s) changed after now wait until then (many? check the sync's timestamp_zone)`);
+  }
   lines.push(`${pad('watermark before')}${cursorText(r.watermarkBefore)}`);
   lines.push(`${pad('watermark after')}${cursorText(r.watermarkAfter)}`);
   if (r.throttled) lines.push(`${pad('rate limited')}${num(r.throttled)} request(s) answered 429 and retried`);

@@ -110,10 +110,16 @@ function eventRangePredicates(d: SqlDialect, r: EventRange | undefined, params: 
   return out;
 }
 
-function pageWhere(d: SqlDialect, req: Omit<PageRequest, 'columns' | 'limit'>, params: string[]): string {
+/** What `countQuery` counts: as a page request, without columns and limit; `until` may be left open. */
+export type CountRequest = Omit<PageRequest, 'columns' | 'limit' | 'until'> & { until?: string };
+
+function pageWhere(d: SqlDialect, req: CountRequest, params: string[]): string {
   const chg = d.quoteIdent(req.change.name);
-  const where = [`${chg} IS NOT NULL`, `${chg} <= ${d.param(req.change.sqlType)}`];
-  params.push(req.until);
+  const where = [`${chg} IS NOT NULL`];
+  if (req.until !== undefined) {
+    where.push(`${chg} <= ${d.param(req.change.sqlType)}`);
+    params.push(req.until);
+  }
   if (req.after) where.push(cursorPredicate(d, req as PageRequest, req.after, params));
   where.push(...eventRangePredicates(d, req.eventRange, params));
   return where.join(' AND ');
@@ -134,8 +140,8 @@ export function pageQuery(d: SqlDialect, req: PageRequest): BoundSql {
   };
 }
 
-/** How many rows a run from `req.after` up to `req.until` would read (same predicate as `pageQuery`). */
-export function countQuery(d: SqlDialect, req: Omit<PageRequest, 'columns' | 'limit'>): BoundSql {
+/** How many rows a run from `req.after` up to `req.until` (or without end) would read (same predicate as `pageQuery`). */
+export function countQuery(d: SqlDialect, req: CountRequest): BoundSql {
   const params: string[] = [];
   return { sql: `SELECT COUNT(*) AS n FROM ${d.quoteTable(req.table)} WHERE ${pageWhere(d, req, params)}`, params };
 }

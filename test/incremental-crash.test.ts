@@ -56,29 +56,36 @@ describe('a worker killed with SIGKILL during an import', () => {
     const kills: string[] = [];
     let w: WorkerProcess | undefined;
     try {
+      // Spread the kills over the whole import: each worker loads a random number of pages first.
+      const pages = Math.ceil(ROWS / PAGE);
+      const spread = Math.max(1, Math.floor(pages / KILLS)); // on average about half the import is done by the last kill
       for (let k = 0; k < KILLS; k++) {
-        const ts = Date.now();
+        const t1 = Date.now();
         w = spawnOne();
         await w.ready;
-        const tr = Date.now();
-        // Wait for this worker to make progress (a bulk request reached the API), then kill it after a
-        // random delay: the API answers each request after 300 ms, so the kill lands while a request is
-        // in flight (the API stores its events, the worker never hears the 202), between the load and
-        // the commit, while reading the next page, or between pages.
-        const requests = stack.api.store.counters.requests;
-        const deadline = Date.now() + 60_000;
-        while (stack.api.store.counters.requests === requests && Date.now() < deadline) await sleep(10);
+        const t2 = Date.now();
+        // Wait for this worker to make progress (1 + random bulk requests reached the API), then kill it
+        // after a random delay: the API answers each request after 300 ms, so the kill lands while a
+        // request is in flight (the API stores its events, the worker never hears the 202), between the
+        // load and the commit, while reading the next page, or between pages.
+        const want = stack.api.store.counters.requests + 1 + Math.floor(Math.random() * spread);
+        const deadline = Date.now() + 120_000;
+        while (stack.api.store.counters.requests < want && Date.now() < deadline) await sleep(10);
+        const t3 = Date.now();
         const delay = Math.floor(Math.random() * 1200);
         await sleep(delay);
         w.child.kill('SIGKILL');
         await w.exited;
-        kills.push(`ready ${tr - ts}ms, first request +${Date.now() - tr - delay}ms, kill ${delay}ms after its first request (API saw ${stack.api.store.counters.requests} requests)`);
+        const s = new StateStore(statePath);
+        const at = s.getWatermark('crash')?.cursor.key ?? 'none';
+        s.close();
+        kills.push(`#${k + 1}: ready in ${t2 - t1} ms, killed ${t3 - t2 + delay} ms later (${delay} ms after API request ${want}), watermark at ${at}`);
       }
       const tf = Date.now();
       w = spawnOne();
       await w.ready;
       const result = await handle.result();
-      kills.push(`final worker ran ${Date.now() - tf}ms`);
+      kills.push(`the last worker finished the import in ${Date.now() - tf} ms`);
       const seconds = (Date.now() - t0) / 1000;
 
       // The run's own counts: each page counted once, whatever was retried.
@@ -112,7 +119,7 @@ describe('a worker killed with SIGKILL during an import', () => {
       console.log(
         `[crash] ${ROWS} rows, ${KILLS} SIGKILLs, ${result.pages} pages of ${PAGE}: ${seconds.toFixed(1)} s; ` +
           `re-sent events deduplicated by the API: ${resent}; requests: ${stack.api.store.counters.requests}; ` +
-          `history: ${h.events} events, ${h.payloadBytes} payload bytes (largest ${h.largestPayload}); continued-as-new ${result.continuedAsNew} times\n  kills: ${kills.join('; ')}`,
+          `history: ${h.events} events, ${h.payloadBytes} payload bytes (largest ${h.largestPayload}); continued-as-new ${result.continuedAsNew} times\n  ${kills.join('\n  ')}`,
       );
       expect(h.largestPayload).toBeLessThan(16 * 1024);
     } finally {

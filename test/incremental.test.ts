@@ -186,6 +186,7 @@ describe('zone-less change timestamps under a non-UTC zone', () => {
     const before = DateTime.now().setZone(zone).minus({ minutes: 10 });
     const r = await runSync(stack.client, stack.temporal.taskQueue, { sync });
     expect([...storedIds(stack.api, 'NY').keys()]).toEqual(['a']);
+    expect(r.futureRows).toBe(1); // `c`, written in UTC wall clock: hours ahead of New York, so it waits (and is reported)
     const until = DateTime.fromISO(r.until, { zone });
     expect(Math.abs(until.diff(before).as('seconds'))).toBeLessThan(60); // New York wall clock minus 10 minutes
     const a = stack.api.store.events.find((e) => e.unique_id === 'a' && e.metric === 'NY')!;

@@ -70,6 +70,8 @@ interface Carry {
   watermarkBefore: Cursor | null;
   keyOrder: KeyOrder;
   eventRange?: EventRangeLiterals;
+  /** See `PrepareResult.futureRows`. */
+  futureRows?: number;
   totals: RunTotals;
   startedAt: string;
   continuedAsNew: number;
@@ -87,6 +89,8 @@ export interface SyncRunResult extends RunTotals {
   watermarkAfter: Cursor | null;
   /** Upper bound of change timestamps this run read. */
   until: string;
+  /** Rows changed more than a minute after the run started (they wait; many suggest a wrong timestamp_zone). */
+  futureRows: number;
   rejectedTotal: number;
   startedAt: string;
   finishedAt: string;
@@ -190,6 +194,7 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncRunRes
       watermarkBefore: prep.watermark,
       keyOrder: prep.keyOrder,
       ...(prep.eventRange ? { eventRange: prep.eventRange } : {}),
+      futureRows: prep.futureRows,
       totals,
       startedAt: new Date().toISOString(),
       continuedAsNew: 0,
@@ -202,7 +207,11 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncRunRes
       clock: prep.clock,
       tieBreaker: prep.tieBreaker,
       nullChangeRows: prep.nullChangeRows,
+      futureRows: prep.futureRows,
     });
+    if (prep.futureRows > 0) {
+      log.warn('rows with a change timestamp in the future wait until then; check options.timestamp_zone', { sync: sync.name, futureRows: prep.futureRows });
+    }
   }
   const run = c;
 
@@ -257,6 +266,7 @@ export async function syncWorkflow(input: SyncWorkflowInput): Promise<SyncRunRes
     watermarkBefore: run.watermarkBefore,
     watermarkAfter: run.watermark,
     until: run.until,
+    futureRows: run.futureRows ?? 0,
     startedAt: run.startedAt,
     finishedAt: new Date().toISOString(),
     continuedAsNew: run.continuedAsNew,

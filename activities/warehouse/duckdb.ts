@@ -22,6 +22,7 @@ import {
   readKeysetPage,
   splitTableRef,
   type BoundSql,
+  type CountRequest,
   type NullChangeRequest,
   type SqlDialect,
 } from '../../incremental/sql.ts';
@@ -175,7 +176,7 @@ export class DuckDBReader implements WarehouseReader {
     return Number(r.getRows()[0][0] as bigint);
   }
 
-  async countRows(req: Omit<PageRequest, 'columns' | 'limit'>): Promise<number> {
+  async countRows(req: CountRequest): Promise<number> {
     const q = countQuery(duckdbDialect, req);
     const r = await this.conn.runAndReadAll(q.sql, q.params);
     return Number(r.getRows()[0][0] as bigint);

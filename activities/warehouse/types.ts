@@ -3,7 +3,7 @@
  * these kinds so that mapping, cursors and tests never depend on a particular warehouse.
  */
 import type { Cursor } from '../../incremental/cursor.ts';
-import type { EventRange, NullChangeRequest } from '../../incremental/sql.ts';
+import type { CountRequest, EventRange, NullChangeRequest } from '../../incremental/sql.ts';
 
 /**
  * Logical column kinds and the JS value each carries (NULL is always `null`):
@@ -101,8 +101,11 @@ export interface WarehouseReader {
    * Optional: without it only the worker's clock is used.
    */
   now?(): Promise<number>;
-  /** How many rows `readPage` would return from `after` up to `until`, without a limit (for `reset`). Optional. */
-  countRows?(req: Omit<PageRequest, 'columns' | 'limit'>): Promise<number>;
+  /**
+   * How many rows `readPage` would return from `after` up to `until` (or without end), without a limit
+   * (for `reset`, and to count rows changed in the future). Optional.
+   */
+  countRows?(req: CountRequest): Promise<number>;
   close(): Promise<void>;
 }
 
