@@ -2,9 +2,11 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { register as apply } from './commands/apply.ts';
+import { register as backfill } from './commands/backfill.ts';
 import { register as demo } from './commands/demo.ts';
 import { register as localApi } from './commands/local-api.ts';
 import { register as preview } from './commands/preview.ts';
+import { register as reset } from './commands/reset.ts';
 import { register as run } from './commands/run.ts';
 import { register as validate } from './commands/validate.ts';
 import { register as worker } from './commands/worker.ts';
@@ -13,7 +15,7 @@ const program = new Command('dwh-import')
   .description('Import event rows from a data warehouse into Klaviyo, declared as YAML and scheduled on Temporal')
   .showHelpAfterError();
 
-for (const r of [demo, validate, apply, run, preview, worker, localApi]) r(program);
+for (const r of [demo, validate, apply, run, backfill, reset, preview, worker, localApi]) r(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -18,7 +18,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import snowflake from 'snowflake-sdk';
 import type { SnowflakeConnectionConfig } from '../../config/types.ts';
-import { nullChangeCountQuery, nullChangeQuery, readKeysetPage, splitTableRef, type BoundSql, type SqlDialect } from '../../incremental/sql.ts';
+import { countQuery, nullChangeCountQuery, nullChangeQuery, readKeysetPage, splitTableRef, type BoundSql, type CountRequest, type NullChangeRequest, type SqlDialect } from '../../incremental/sql.ts';
 import {
   SourceError,
   type ColumnKind,
@@ -515,12 +515,17 @@ export class SnowflakeReader implements WarehouseReader {
     return { columns: req.columns, rows };
   }
 
-  async readNullChange(req: { table: string; columns: SourceColumn[]; change: SourceColumn; limit: number }) {
+  async readNullChange(req: NullChangeRequest) {
     const what = `reading ${req.table} in ${describeTarget(this.conn)}`;
-    const count = await this.query(nullChangeCountQuery(snowflakeDialect, req.table, req.change), what);
+    const count = await this.query(nullChangeCountQuery(snowflakeDialect, req), what);
     const total = Number(count.rows[0]?.[0] ?? 0);
-    const rows = total === 0 ? [] : (await this.query(nullChangeQuery(snowflakeDialect, req.table, req.columns, req.change, req.limit), what)).rows;
+    const rows = total === 0 ? [] : (await this.query(nullChangeQuery(snowflakeDialect, req), what)).rows;
     return { page: { columns: req.columns, rows }, total };
+  }
+
+  async countRows(req: CountRequest): Promise<number> {
+    const r = await this.query(countQuery(snowflakeDialect, req), `counting rows of ${req.table} in ${describeTarget(this.conn)}`);
+    return Number(r.rows[0]?.[0] ?? 0);
   }
 
   /** Returns the session for reuse by the next reader, or logs it out after a failure. Idempotent. */
