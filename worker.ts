@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createSyncActivities } from './activities/sync.ts';
+import { closeIdleReaders } from './activities/connect.ts';
 import { StateStore } from './activities/state/store.ts';
 import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
 import type { ConnectionConfig } from './config/types.ts';
@@ -77,6 +78,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
     close: async () => {
       opts.metrics?.stop();
       state.close();
+      await closeIdleReaders();
       await connection.close();
     },
   };

@@ -14,9 +14,12 @@ const program = new Command('dwh-import')
 const COMMANDS: [string[], () => Promise<{ register(p: Command): void }>][] = [
   [['demo'], () => import('./commands/demo.ts')],
   [['validate'], () => import('./commands/validate.ts')],
+  [['preview'], () => import('./commands/preview.ts')],
   [['plan'], () => import('./commands/plan.ts')],
   [['apply'], () => import('./commands/apply.ts')],
   [['run'], () => import('./commands/run.ts')],
+  [['backfill'], () => import('./commands/backfill.ts')],
+  [['reset'], () => import('./commands/reset.ts')],
   [['status'], () => import('./commands/status.ts')],
   [['pause', 'resume'], () => import('./commands/pause.ts')],
   [['rejects'], () => import('./commands/rejects.ts')],

@@ -82,7 +82,7 @@ export class WorkerMetrics {
     for (const [reason, n] of Object.entries(r.warnings)) this.dropped.inc({ sync, reason }, n);
     this.pages.inc({ sync, outcome: 'ok' });
     this.pageSeconds.observe({ sync }, seconds);
-    if (input.commit && input.stateKey === sync && r.watermark) this.setWatermark(sync, r.watermark.ts);
+    if (input.phase === 'main' && input.stateKey === sync && r.watermark) this.setWatermark(sync, r.watermark.ts);
   }
 
   /** Records a finished `prepareRun` (rows with a NULL change timestamp are rejects of the run). */

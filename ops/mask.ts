@@ -32,8 +32,8 @@ export function showValue(v: unknown): string {
 }
 
 /**
- * A reject's detail text with the values it quotes masked: every `"..."` segment, and every string
- * value of the row that appears in the text.
+ * A reject's detail text with the values it quotes masked: every `"..."` segment that is not the
+ * name of one of the row's columns, and every value of the row that appears in the text.
  */
 export function maskDetail(detail: string, row?: Record<string, unknown>): string {
   let out = detail;
@@ -42,5 +42,7 @@ export function maskDetail(detail: string, row?: Record<string, unknown>): strin
     .map(String)
     .sort((a, b) => b.length - a.length);
   for (const v of values) out = out.split(v).join(maskText(v));
-  return out.replace(/"([^"]*)"/g, (_m, inner: string) => `"${maskText(inner)}"`);
+  // Quoted text is a value unless it names a column of the row (`"email", "phone" are all NULL`).
+  const columns = new Set(Object.keys(row ?? {}).map((k) => k.toLowerCase()));
+  return out.replace(/"([^"]*)"/g, (m, inner: string) => (columns.has(inner.toLowerCase()) ? m : `"${maskText(inner)}"`));
 }

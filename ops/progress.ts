@@ -9,7 +9,7 @@
  * first run over history whose newest row is a month old shows 30% while 95% of the rows are done.
  * The line therefore shows the change timestamp reached and the upper bound instead.
  */
-import type { RunProgress } from '../workflows/ui.ts';
+import type { RunProgress } from '../workflows/index.ts';
 
 /** Epoch ms of a canonical timestamp literal (`2024-05-01T10:00:00.000000[Z]` or `2024-05-01`), read as UTC, or NaN. */
 export function literalMs(ts: string): number {
@@ -53,6 +53,7 @@ function num(n: number): string {
 
 /** The one-line progress of a running sync, e.g. `page 12 | rows 60,000 | events 59,800 (1,234/s) | rejected 200 | at 2026-01-05 10:00:00 of <= 2026-03-01 09:55:00`. */
 export function progressLine(p: RunProgress, e: ProgressEstimate): string {
+  if (p.phase === 'prepare') return "checking the source and fixing the run's bounds";
   const rejected = Object.values(p.rejected).reduce((a, b) => a + b, 0);
   const parts = [
     p.phase === 'lookback' ? `lookback page ${num(p.pages)}` : `page ${num(p.pages)}`,

@@ -9,7 +9,7 @@ import type { Client, ScheduleDescription } from '@temporalio/client';
 import { StateStore } from '../activities/state/store.ts';
 import type { Cursor } from '../incremental/cursor.ts';
 import type { SyncRunResult } from '../workflows/index.ts';
-import type { RunProgress } from '../workflows/ui.ts';
+import type { RunProgress } from '../workflows/index.ts';
 import { SyncNotFoundError, managedSchedule } from './operate.ts';
 import { isManaged, scheduleText, storedSync } from './schedules.ts';
 
@@ -88,7 +88,6 @@ async function runInfo(client: Client, workflowId: string, runId: string): Promi
         h.query<RunProgress>('progress'),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
       ]);
-      if (info.progress?.startedAt) info.startedAt = info.progress.startedAt;
     } catch {
       // no worker answered
     }

@@ -141,14 +141,15 @@ describe('operator commands', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('2 rejected row(s) of clicks (all runs): invalid_email 1, missing_identifier 1');
     expect(r.stdout).toContain('values masked by shape (letters x/X, digits 9): --show-values to see them');
-    expect(r.stdout).toMatch(/\nc-2 {2}invalid_email \(column email\) {2}run [0-9a-f-]{36} {2}\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\n {2}"xxx-xx-xxxxx" is not a valid email address\n {2}row: click_id="x-9" email="xxx-xx-xxxxx" phone=NULL clicked_at="9999-99-99X99:99:99\.999999" updated_at="9999-99-99X99:99:99\.999999" url="\/xxxxxx-xxxx"\n/);
-    expect(r.stdout).toContain('c-4  missing_identifier');
+    expect(r.stdout).toMatch(/\nc-2 {2}invalid_email \(column email\) {2}run [0-9a-f-]{36} {2}\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\n {2}"xxx-xx-xxxxx" is not a valid email address; no other valid profile identifier\n {2}row: click_id="x-9" email="xxx-xx-xxxxx" phone=NULL clicked_at="9999-99-99X99:99:99\.999999" updated_at="9999-99-99X99:99:99\.999999" url="\/xxxxxx-xxxx"\n/);
+    expect(r.stdout).toContain('c-4  missing_identifier (column email, phone)');
+    expect(r.stdout).toContain('  no profile identifier: "email", "phone" are all NULL or empty\n');
     expect(r.stdout).not.toContain('not-an-email');
     expect(r.stdout).not.toContain('secret-page');
 
     const shown = await cli('rejects', 'clicks', '--show-values', '--reason', 'invalid_email');
     expect(shown.stdout).toContain('1 rejected row(s) of clicks (all runs): invalid_email 1');
-    expect(shown.stdout).toContain('  "not-an-email" is not a valid email address\n  row: click_id="c-2" email="not-an-email" phone=NULL');
+    expect(shown.stdout).toContain('  "not-an-email" is not a valid email address; no other valid profile identifier\n  row: click_id="c-2" email="not-an-email" phone=NULL');
     expect(shown.stdout).toContain('url="/secret-page"');
 
     const j = JSON.parse((await cli('rejects', 'clicks', '--json')).stdout);

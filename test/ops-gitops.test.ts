@@ -274,7 +274,7 @@ describe('plan and apply against the real server', () => {
     writeSync('orders-a', good.replace('  page_size: 500', '  page_size: many'));
     const plan = await cli('plan');
     expect(plan.code).toBe(1);
-    expect(plan.stderr).toMatch(/orders-a\.yaml:\d+:\d+: options\.page_size: must be integer/);
+    expect(plan.stderr).toMatch(/orders-a\.yaml:17:14: options\.page_size must be a whole number; got the text "many"/);
     const apply = await cli('apply', '--prune');
     expect(apply.code).toBe(1);
     expect((await describeSchedule('orders-a'))).not.toBeNull();

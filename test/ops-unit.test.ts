@@ -17,7 +17,7 @@ import { maskDetail, maskText, maskValue } from '../ops/mask.ts';
 import { diffSyncs } from '../ops/plan.ts';
 import { estimate, literalMs, progressLine } from '../ops/progress.ts';
 import { canonicalJson, desiredState, syncHash } from '../ops/schedules.ts';
-import type { RunProgress } from '../workflows/ui.ts';
+import type { RunProgress } from '../workflows/index.ts';
 import { tempDir } from './helpers/duckdb.ts';
 
 const BASE = `
@@ -121,8 +121,8 @@ describe('plan: the sync diff and the pause rule', () => {
     expect(changes.map(changeLine)).toEqual([
       '- description: "old"',
       '+ mapping.profile.phone_number: "phone"',
-      '+ schedule.interval: "15m"',
       '- schedule.cron: "0 * * * *"',
+      '+ schedule.interval: "15m"',
       '~ options.page_size: 250 -> 500',
       '~ options.lookback: "0s" -> "1h"',
     ]);
@@ -168,7 +168,7 @@ describe('masking of row values', () => {
   it('masks the values a reject detail quotes', () => {
     expect(maskDetail('"ann@" is not a valid email address', { email: 'ann@' })).toBe('"xxx@" is not a valid email address');
     expect(maskDetail('cannot read 2026-13-01 as a timestamp', { t: '2026-13-01' })).toBe('cannot read 9999-99-99 as a timestamp');
-    expect(maskDetail('no profile identifier: every mapped identifier column is NULL or empty', { a: 'xyz' })).toBe('no profile identifier: every mapped identifier column is NULL or empty');
+    expect(maskDetail('no profile identifier: "email", "Phone" are all NULL or empty', { email: null, phone: null })).toBe('no profile identifier: "email", "Phone" are all NULL or empty');
   });
 });
 
@@ -201,23 +201,24 @@ describe('JSON logs', () => {
 
 describe('progress line', () => {
   const p = (rows: number, events: number, after: string | null): RunProgress => ({
-    sync: 'orders',
-    runId: 'r',
+    stateKey: 'orders',
     phase: 'main',
     rowsRead: rows,
     eventsAccepted: events,
     duplicates: 0,
+    alreadySent: 0,
     rejected: { missing_identifier: rows - events },
     warnings: {},
     pages: rows / 100,
     requests: 0,
     throttled: 0,
     retries: 0,
+    lookbackRows: 0,
+    lateEvents: 0,
     after: after ? { ts: after, key: 'x' } : null,
     watermark: null,
-    watermarkBefore: null,
     until: '2026-03-01T09:55:00.000000',
-    startedAt: '2026-03-01T10:00:00.000Z',
+    continuedAsNew: 0,
   });
 
   it('shows counters, the event rate over the last 10 s and the change timestamp reached', () => {
@@ -230,6 +231,7 @@ describe('progress line', () => {
     expect(e.eventsPerSecond).toBeCloseTo((1190 - 90) / 12, 6);
     expect(progressLine(samples[2].progress, e)).toBe('page 12 | rows 1,200 | events 1,190 (92/s) | rejected 10 | at 2026-02-01 10:00:00 of <= 2026-03-01 09:55:00');
     expect(estimate([samples[0]]).eventsPerSecond).toBeNull();
+    expect(progressLine({ ...samples[0].progress, phase: 'prepare', until: null }, e)).toBe("checking the source and fixing the run's bounds");
     expect(literalMs('2026-02-01')).toBe(Date.UTC(2026, 1, 1));
     expect(literalMs('2026-02-01T10:00:00.123456Z')).toBe(Date.UTC(2026, 1, 1, 10, 0, 0, 123));
   });

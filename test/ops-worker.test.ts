@@ -180,9 +180,9 @@ describe('the worker process', () => {
     );
     expect(summaries).toEqual([
       '"check crm.signups and fix this run\'s bounds"',
-      '"page 1 after start"',
-      '"page 2 after 2026-03-01T08:01:01.000000 #2"',
-      '"page 3 after 2026-03-01T08:03:01.000000 #4"',
+      '"page 1 after none (never committed)"',
+      '"page 2 after 2026-03-01T08:01:01.000000 / key 2"',
+      '"page 3 after 2026-03-01T08:03:01.000000 / key 4"',
     ]);
 
     const meta = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');

@@ -45,7 +45,7 @@ export function register(program: Command): void {
       const conn = loadConnectionFile(connectionFile);
       if (conn.type !== 'duckdb') throw new Error(`the demo reads the embedded DuckDB warehouse; ${connectionFile} names a ${conn.type} connection`);
       const seeded = await seedDemoWarehouse(conn.path);
-      say('warehouse', `${conn.path} (${seeded ? `created with ${num(seeded)} order rows` : 'exists; no rows added'})`);
+      say('warehouse', `${conn.path} (${seeded.length ? `created ${seeded.map((t) => `${t.table} with ${num(t.rows)} rows`).join(', ')}` : 'all demo tables exist; no rows added'})`);
 
       const api = await startLocalKlaviyo({ port: await freePort().then(() => 8765).catch(() => 0), apiKeys: [DEMO_KEY] }).catch(() =>
         startLocalKlaviyo({ port: 0, apiKeys: [DEMO_KEY] }),

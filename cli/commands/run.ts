@@ -12,7 +12,7 @@ import { managedSchedule } from '../../ops/operate.ts';
 import { estimate, progressLine, type ProgressSample } from '../../ops/progress.ts';
 import { triggerOrFollow } from '../../ops/schedules.ts';
 import type { SyncRunResult } from '../../workflows/index.ts';
-import type { RunProgress } from '../../workflows/ui.ts';
+import type { RunProgress } from '../../workflows/index.ts';
 import { formatRun, runUrl } from '../format.ts';
 import { temporalFrom, withTemporalOptions } from '../context.ts';
 
