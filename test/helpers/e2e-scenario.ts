@@ -278,7 +278,8 @@ options:
           time: '2026-02-01T08:00:00.000Z',
           unique_id: '9007199254740993',
           value: 19.9,
-          properties: { pageUrl: '/offer/a', Attributes: { plan: 'pro', seats: 3, tags: ['x', 'y'] }, localTime: ntz('2026-02-01T09:00:00.125') },
+          // localTime is zone-less: read in timestamp_zone (UTC) and sent as the instant (mapping/README.md).
+          properties: { pageUrl: '/offer/a', Attributes: { plan: 'pro', seats: 3, tags: ['x', 'y'] }, localTime: '2026-02-01T09:00:00.125000Z' },
         }),
         profile: { external_id: '9007199254741003' },
       });
