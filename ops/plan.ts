@@ -10,6 +10,8 @@
  *   argument) against the YAML, plus the schedule's own settings (task queue, policies, UI texts, the
  *   spec as edited on the server, the paused state declared in the YAML).
  */
+import { statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import diff from 'microdiff';
 import { ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { LoadedSync } from '../config/discover.ts';
@@ -304,4 +306,14 @@ async function withSearchAttributeRetry<T>(fn: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/**
+ * The file name recorded on a schedule: relative to the syncs folder's parent (`syncs/orders.yaml`),
+ * so it stays the same whatever the current directory or checkout path of the apply.
+ */
+export function memoPath(syncsDir: string, file: string): string {
+  const root = statSync(syncsDir).isFile() ? dirname(resolve(syncsDir)) : resolve(syncsDir);
+  const top = statSync(syncsDir).isFile() ? '' : basename(root);
+  return join(top, relative(root, resolve(file))).split('\\').join('/');
 }

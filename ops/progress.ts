@@ -39,8 +39,9 @@ export function estimate(samples: ProgressSample[], windowMs = 10_000): Progress
   return { eventsPerSecond: dt > 0 ? Math.max(0, (last.progress.eventsAccepted - base.progress.eventsAccepted) / dt) : null };
 }
 
-/** `42s`, `3m 10s`, `2h 5m`. */
+/** `412 ms`, `42s`, `3m 10s`, `2h 05m`. */
 export function durationText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;

@@ -88,7 +88,7 @@ describe('operator commands', () => {
     expect(lines[0]).toBe('clicks  (syncs/clicks.yaml)');
     expect(lines[1]).toBe('  sync          web.clicks -> Klaviyo "Clicked Link", cron "0 * * * *" UTC');
     expect(lines[2]).toBe(`  schedule      cron "0 * * * *" UTC, task queue ${worker.temporal.taskQueue}`);
-    expect(lines[3]).toMatch(/^ {2}state {9}active; next run \d{4}-\d{2}-\d{2} \d{2}:00:00 UTC \(in \d+m \d{2}s\)$/);
+    expect(lines[3]).toMatch(/^ {2}state {9}active; next run \d{4}-\d{2}-\d{2} \d{2}:00:00 UTC \(in (\d+m \d{2}s|\d+s|\d+ ms)\)$/);
     expect(lines[4]).toBe('  last run      none yet');
     expect(lines[5]).toBe('  watermark     none (never committed)');
     expect(lines[6]).toBe(`  Temporal UI   http://localhost:${uiPort}/namespaces/${namespace}/schedules/clicks`);
@@ -115,7 +115,7 @@ describe('operator commands', () => {
 
   it('status after the run: its result, the watermark, rejects of the last runs by reason (text and JSON)', async () => {
     const r = await cli('status', 'clicks');
-    expect(r.stdout).toMatch(/\n {2}last run {6}completed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(\d+s ago, took \d+s\): 5 rows read, 3 events accepted, 2 rejected \(invalid_email 1, missing_identifier 1\)\n/);
+    expect(r.stdout).toMatch(/\n {2}last run {6}completed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \((\d+s|\d+ ms) ago, took (\d+s|\d+ ms)\): 5 rows read, 3 events accepted, 2 rejected \(invalid_email 1, missing_identifier 1\)\n/);
     expect(r.stdout).toMatch(/\n {16}clicks-\S+, run id [0-9a-f-]{36}\n/);
     expect(r.stdout).toMatch(/\n {2}watermark {5}2026-02-01T09:04:05\.000000 \/ key c-5 \(committed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\)\n/);
     expect(r.stdout).toContain('\n  last 1 run(s) 5 rows read, 3 events accepted, rejected: invalid_email 1, missing_identifier 1\n');
@@ -187,7 +187,7 @@ describe('operator commands', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/\nbroken: run failed: Workflow execution failed: Activity task failed: .*no_such_table/);
     const s = await cli('status', 'broken');
-    expect(s.stdout).toMatch(/\n {2}last run {6}failed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(\d+s ago\): .*no_such_table/);
+    expect(s.stdout).toMatch(/\n {2}last run {6}failed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \((\d+s|\d+ ms) ago\): .*no_such_table/);
     expect(s.stdout).toContain('last 1 run(s) 0 rows read, 0 events accepted, no rejects; 1 run(s) did not complete');
   });
 

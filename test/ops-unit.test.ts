@@ -11,11 +11,10 @@ import { describeTemporal, temporalConnectionOptions, temporalSettings, temporal
 import { parseSyncText } from '../config/load.ts';
 import { temporalFrom } from '../cli/context.ts';
 import { changeLine } from '../cli/ops-format.ts';
-import { memoPath } from '../cli/commands/plan.ts';
 import { REDACTED, createJsonLogger, scrub, secretValues } from '../observability/logging.ts';
 import { maskDetail, maskText, maskValue } from '../ops/mask.ts';
-import { diffSyncs } from '../ops/plan.ts';
-import { estimate, literalMs, progressLine } from '../ops/progress.ts';
+import { diffSyncs, memoPath } from '../ops/plan.ts';
+import { durationText, estimate, literalMs, progressLine } from '../ops/progress.ts';
 import { canonicalJson, desiredState, syncHash } from '../ops/schedules.ts';
 import type { RunProgress } from '../workflows/index.ts';
 import { tempDir } from './helpers/duckdb.ts';
@@ -234,5 +233,14 @@ describe('progress line', () => {
     expect(progressLine({ ...samples[0].progress, phase: 'prepare', until: null }, e)).toBe("checking the source and fixing the run's bounds");
     expect(literalMs('2026-02-01')).toBe(Date.UTC(2026, 1, 1));
     expect(literalMs('2026-02-01T10:00:00.123456Z')).toBe(Date.UTC(2026, 1, 1, 10, 0, 0, 123));
+  });
+});
+
+describe('durations', () => {
+  it('reads as a person would say them', () => {
+    expect(durationText(412)).toBe('412 ms');
+    expect(durationText(42_000)).toBe('42s');
+    expect(durationText(190_000)).toBe('3m 10s');
+    expect(durationText(7_500_000)).toBe('2h 05m');
   });
 });

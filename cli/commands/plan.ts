@@ -3,13 +3,11 @@
  * -detailed-exitcode`. Exit code 0: no changes; 2: changes; 1: error (bad YAML, unreachable server,
  * a sync name taken by a schedule dwh-import does not manage).
  */
-import { statSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Client } from '@temporalio/client';
 import { loadSyncs, type LoadedSync } from '../../config/discover.ts';
 import { connectTemporal, type TemporalSettings } from '../../config/env.ts';
-import { computePlan, planErrors, planHasChanges, type Plan } from '../../ops/plan.ts';
+import { computePlan, memoPath, planErrors, planHasChanges, type Plan } from '../../ops/plan.ts';
 import { formatPlan } from '../ops-format.ts';
 import { deploymentFrom, temporalFrom, withDeploymentOptions, withTemporalOptions } from '../context.ts';
 
@@ -30,16 +28,6 @@ export async function withPlan<T>(
   } finally {
     await connection.close();
   }
-}
-
-/**
- * The file name recorded on a schedule: relative to the syncs folder's parent (`syncs/orders.yaml`),
- * so it stays the same whatever the current directory or checkout path of the apply.
- */
-export function memoPath(syncsDir: string, file: string): string {
-  const root = statSync(syncsDir).isFile() ? dirname(resolve(syncsDir)) : resolve(syncsDir);
-  const top = statSync(syncsDir).isFile() ? '' : basename(root);
-  return join(top, relative(root, resolve(file))).split('\\').join('/');
 }
 
 export function register(program: Command): void {
