@@ -6,11 +6,16 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createSyncActivities } from './activities/sync.ts';
+import { closeIdleReaders } from './activities/connect.ts';
 import { StateStore } from './activities/state/store.ts';
 import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
 import type { ConnectionConfig } from './config/types.ts';
 import { temporalConnectionOptions, type TemporalSettings } from './config/env.ts';
 import { BULK_EVENTS_LIMITS, type RateLimits } from './loading/rate-limiter.ts';
+import type { WorkerMetrics } from './observability/metrics.ts';
+import { activityLogInterceptor } from './observability/logging.ts';
+import type { Logger as Pino } from 'pino';
+import type { Logger } from '@temporalio/common';
 
 /** Everything a worker needs. */
 export interface WorkerOptions {
@@ -24,14 +29,18 @@ export interface WorkerOptions {
   maxConcurrentPages?: number;
   /** A prebuilt workflow bundle (tests build it once). */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Prometheus metrics to record into (activity results and Klaviyo HTTP requests); serve them with `serveMetrics`. */
+  metrics?: WorkerMetrics;
+  /** JSON logger for one line per page (`page loaded` / `page failed`). */
+  pageLog?: Pino;
 }
 
 /** Path of the workflow module, for bundling. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
-/** Bundles the workflow code once (a few seconds); pass the result to several workers. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+/** Bundles the workflow code once (a few seconds); pass the result to several workers. `logger` gets the bundler's messages (default: warnings to the console). */
+export function bundleWorkflows(logger: Logger = new DefaultLogger('WARN')): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
 /** A created worker and the resources to release after it stops. */
@@ -58,12 +67,18 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentPages ?? 4,
+    interceptors: {
+      activity: [...(opts.metrics ? [opts.metrics.activityInterceptor()] : []), ...(opts.pageLog ? [activityLogInterceptor(opts.pageLog)] : [])],
+    },
   });
+  opts.metrics?.watchKlaviyo(opts.klaviyo.baseUrl);
   return {
     worker,
     state,
     close: async () => {
+      opts.metrics?.stop();
       state.close();
+      await closeIdleReaders();
       await connection.close();
     },
   };

@@ -2,13 +2,19 @@
  * The sync activities: the only place where rows exist. `prepareRun` checks the source and fixes the
  * run's bounds; `loadPage` reads one keyset page, maps it, loads it into Klaviyo, records its rejects
  * and then moves the watermark by compare-and-set. Both return counts and cursors only.
+ *
+ * Crash safety: the watermark moves only after Klaviyo acknowledged every event of the page (or the
+ * row was recorded as rejected). A crash anywhere before the commit re-reads the same page on retry
+ * and re-sends its events, which Klaviyo deduplicates by unique_id; a crash after the commit is
+ * recognised by the retry (the stored watermark carries this run's id).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ConnectionConfig, SyncConfig } from '../config/types.ts';
 import { durationSeconds } from '../config/duration.ts';
-import { settleBound, readStart } from '../incremental/bounds.ts';
-import { compareCursor, type Cursor } from '../incremental/cursor.ts';
-import { cursorOf } from '../incremental/sql.ts';
+import { fractionDigits, readStart, settleBound, userTimeLiteral } from '../incremental/bounds.ts';
+import { compareCursor, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
+import { eventFingerprint, rejectFingerprint } from '../incremental/ledger.ts';
+import { cursorOf, type EventRange } from '../incremental/sql.ts';
 import { loadEvents, KlaviyoAuthError, LoadDeadlineError } from '../loading/loader.ts';
 import { limiterFor, type RateLimits } from '../loading/rate-limiter.ts';
 import { compileMapper, MappingError } from '../mapping/map-row.ts';
@@ -16,8 +22,8 @@ import type { KlaviyoEvent } from '../mapping/types.ts';
 import { openReader } from './connect.ts';
 import { sdkSender, type KlaviyoTarget } from './klaviyo/sdk-sender.ts';
 import type { StateStore, RejectRecord } from './state/store.ts';
-import type { Counts, PageInput, PageResult, PrepareInput, PrepareResult } from './types.ts';
-import { SourceError, type SourceColumn, type WarehouseReader } from './warehouse/types.ts';
+import type { Counts, EventRangeLiterals, PageInput, PageResult, PrepareInput, PrepareResult } from './types.ts';
+import { SourceError, type ColumnKind, type SourceColumn, type WarehouseReader } from './warehouse/types.ts';
 
 /** What the activities need from the worker. */
 export interface ActivityDeps {
@@ -30,23 +36,49 @@ export interface ActivityDeps {
   concurrency?: number;
 }
 
+/** Rows with a NULL change timestamp recorded as rejects per run (all of them are counted). */
 const NULL_CHANGE_SAMPLE = 1000;
 
+/**
+ * A page whose events Klaviyo refused *all*, when there are at least this many, is taken for a
+ * systematic failure (a wrong revision, an account problem) rather than bad rows: the run stops
+ * without recording rejects or moving the watermark, instead of marking a whole page rejected.
+ */
+const ALL_REJECTED_THRESHOLD = 10;
+
+/** Column kinds usable as a tie-break key: their text form casts back to the same value in the warehouse. */
+const TIE_BREAK_KINDS: ReadonlySet<ColumnKind> = new Set(['text', 'integer', 'decimal', 'float', 'boolean', 'date', 'time', 'timestamp_ntz', 'timestamp_tz', 'other']);
+
+class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
 function nonRetryable(e: unknown): never {
-  if (e instanceof SourceError || e instanceof MappingError || e instanceof KlaviyoAuthError) {
+  if (e instanceof SourceError || e instanceof MappingError || e instanceof KlaviyoAuthError || e instanceof ConfigError) {
     throw ApplicationFailure.nonRetryable(e.message, e.name);
   }
   throw e;
 }
 
-interface Resolved {
+/** The source columns a sync reads, with its change-detection and tie-break columns resolved. */
+export interface Resolved {
   columns: SourceColumn[];
   change: SourceColumn;
   tieBreaker?: SourceColumn;
-  keyOrder: 'numeric' | 'text';
+  event?: SourceColumn;
+  keyOrder: KeyOrder;
+  mapper: ReturnType<typeof compileMapper>;
 }
 
-function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resolved {
+/**
+ * Resolves the change-detection and tie-break columns against the source (exact name first, then
+ * case-insensitively).
+ * @throws MappingError naming the column that is missing or of an unusable type.
+ */
+export function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resolved {
   const find = (name: string) => columns.find((c) => c.name === name) ?? columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
   const change = find(sync.mapping.change_timestamp);
   if (!change) throw new MappingError(`column "${sync.mapping.change_timestamp}" mapped as change_timestamp does not exist in ${sync.source.table}`);
@@ -56,8 +88,15 @@ function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resolved {
   const tbName = sync.source.tie_breaker ?? sync.mapping.unique_id;
   const tieBreaker = tbName ? find(tbName) : undefined;
   if (tbName && !tieBreaker) throw new MappingError(`tie-break column "${tbName}" does not exist in ${sync.source.table}`);
-  const keyOrder = tieBreaker && ['integer', 'decimal', 'float'].includes(tieBreaker.kind) ? 'numeric' : 'text';
-  return { columns, change, tieBreaker, keyOrder };
+  if (tieBreaker && !TIE_BREAK_KINDS.has(tieBreaker.kind)) {
+    throw new MappingError(
+      `column "${tieBreaker.name}" (${tieBreaker.sqlType}) cannot order rows as the tie-break key` +
+        `${sync.source.tie_breaker ? '' : ' (it is the unique_id column)'}: set source.tie_breaker to a text, number, date or timestamp column`,
+    );
+  }
+  const keyOrder: KeyOrder = tieBreaker && ['integer', 'decimal', 'float'].includes(tieBreaker.kind) ? 'numeric' : 'text';
+  const mapper = compileMapper(sync, columns);
+  return { columns, change, tieBreaker, event: find(sync.mapping.event_timestamp), keyOrder, mapper };
 }
 
 function rowObject(columns: SourceColumn[], row: readonly unknown[]): Record<string, unknown> {
@@ -68,6 +107,11 @@ function rowObject(columns: SourceColumn[], row: readonly unknown[]): Record<str
 
 function bump(counts: Counts, reason: string, n = 1): void {
   counts[reason] = (counts[reason] ?? 0) + n;
+}
+
+function eventRangeOf(resolved: Resolved, r: EventRangeLiterals | undefined): EventRange | undefined {
+  if (!r || (r.from === undefined && r.to === undefined) || !resolved.event) return undefined;
+  return { column: resolved.event, from: r.from, to: r.to };
 }
 
 /** Builds the activity functions around the worker's dependencies. */
@@ -82,193 +126,294 @@ export function createSyncActivities(deps: ActivityDeps) {
       await reader.close();
     }
   }
+  async function describe(reader: WarehouseReader, sync: SyncConfig): Promise<Resolved> {
+    const columns = await reader.describe(sync.source.table).catch(nonRetryable);
+    try {
+      return resolveColumns(sync, columns);
+    } catch (e) {
+      return nonRetryable(e);
+    }
+  }
 
   return {
     /**
      * Checks the source (table, mapped columns and their types: pitfall 11, schema drift), reads the
-     * watermark, fixes the run's upper bound (now - settle delay), and records rows whose change
-     * timestamp is NULL as rejects.
-     * @throws non-retryable SourceError / MappingError when the source does not fit the sync.
+     * watermark, fixes the run's upper bound (now - settle delay, "now" being the earlier of the
+     * warehouse's and the worker's clock), turns a backfill's event-time range into literals, and
+     * records rows whose change timestamp is NULL as rejects (all counted, the first 1,000 recorded).
+     * @throws non-retryable SourceError / MappingError / ConfigError when the source or the sync cannot work.
      */
     async prepareRun(input: PrepareInput): Promise<PrepareResult> {
       const { sync } = input;
       return withReader(async (reader) => {
-        const columns = await reader.describe(sync.source.table).catch(nonRetryable);
-        const resolved = (() => {
-          try {
-            const r = resolveColumns(sync, columns);
-            const mapper = compileMapper(sync, columns);
-            return { ...r, mapper };
-          } catch (e) {
-            return nonRetryable(e);
-          }
-        })();
-        const settle = durationSeconds(sync.options.settle_delay);
-        let until = settleBound(resolved.change.kind, input.nowMs, settle, sync.options.timestamp_zone);
-        if (input.changeUntil) {
-          const cap = settleBound(resolved.change.kind, Date.parse(input.changeUntil), 0, sync.options.timestamp_zone);
-          if (cap < until) until = cap;
+        const resolved = await describe(reader, sync);
+        const zone = sync.options.timestamp_zone;
+        const precision = fractionDigits(resolved.change.sqlType);
+
+        let nowMs: number;
+        let clock: PrepareResult['clock'];
+        if (input.nowMs !== undefined) {
+          nowMs = input.nowMs;
+          clock = 'input';
+        } else {
+          const worker = Date.now();
+          const warehouse = reader.now ? await reader.now() : undefined;
+          nowMs = warehouse !== undefined && warehouse < worker ? warehouse : worker;
+          clock = warehouse !== undefined && warehouse < worker ? 'warehouse' : 'worker';
         }
-        const wm = deps.state.getWatermark(input.stateKey)?.cursor ?? null;
-        let nullChangeRows = 0;
-        if (input.checkNullChange) {
-          const nulls = await reader.readNullChange({ table: sync.source.table, columns, change: resolved.change, limit: NULL_CHANGE_SAMPLE });
-          nullChangeRows = nulls.total;
-          const rejects: RejectRecord[] = nulls.page.rows.map((row) => {
-            const r = resolved.mapper.map(row);
-            return {
-              sync: sync.name,
-              rowKey: r.key,
-              reason: 'null_change_timestamp',
-              column: resolved.change.name,
-              detail: `change timestamp column "${resolved.change.name}" is NULL: the row has no place in the incremental order and is not loaded`,
-              runId: input.runId,
-              row: rowObject(columns, row),
+        let until: string;
+        let eventRange: EventRangeLiterals | undefined;
+        try {
+          until = settleBound(resolved.change.kind, nowMs, durationSeconds(sync.options.settle_delay), zone, precision);
+          if (input.mode === 'backfill' && (input.eventFrom || input.eventTo)) {
+            const ev = resolved.event!;
+            if (!['timestamp_ntz', 'timestamp_tz', 'date'].includes(ev.kind)) {
+              throw new ConfigError(`a backfill range needs a TIMESTAMP or DATE event_timestamp column; "${ev.name}" is ${ev.sqlType}`);
+            }
+            const p = fractionDigits(ev.sqlType);
+            eventRange = {
+              from: input.eventFrom ? userTimeLiteral(input.eventFrom, ev.kind, zone, p, 'ceil') : undefined,
+              to: input.eventTo ? userTimeLiteral(input.eventTo, ev.kind, zone, p, 'ceil') : undefined,
             };
-          });
-          deps.state.recordRejects(rejects);
+          }
+        } catch (e) {
+          return nonRetryable(e instanceof ConfigError ? e : new ConfigError(`${sync.name}: ${(e as Error).message}`));
         }
-        const lookback = durationSeconds(sync.options.lookback);
+
+        const wm = deps.state.getWatermark(input.stateKey)?.cursor ?? null;
+        const nulls = await reader.readNullChange({
+          table: sync.source.table,
+          columns: resolved.columns,
+          change: resolved.change,
+          limit: NULL_CHANGE_SAMPLE,
+          eventRange: eventRangeOf(resolved, eventRange),
+        });
+        deps.state.recordRejects(
+          nulls.page.rows.map((row): RejectRecord => ({
+            sync: sync.name,
+            rowKey: resolved.mapper.map(row).key,
+            reason: 'null_change_timestamp',
+            column: resolved.change.name,
+            detail: `change timestamp column "${resolved.change.name}" is NULL: the row has no place in the incremental order and is not loaded until it gets a change timestamp`,
+            runId: input.runId,
+            row: rowObject(resolved.columns, row),
+          })),
+        );
+        // Rows changed after now (beyond a minute of clock skew) wait silently otherwise: count them, as a
+        // hint that timestamp_zone may not match how the column is written.
+        let futureRows = 0;
+        if (reader.countRows) {
+          const ahead = resolved.change.kind === 'date' ? settleBound('date', nowMs + 86_400_000, 0, zone) : settleBound(resolved.change.kind, nowMs + 60_000, 0, zone, precision);
+          futureRows = await reader.countRows({ table: sync.source.table, change: resolved.change, after: { ts: ahead, key: null }, eventRange: eventRangeOf(resolved, eventRange) });
+        }
+        const lookback = input.mode === 'incremental' ? durationSeconds(sync.options.lookback) : 0;
         return {
+          futureRows,
           watermark: wm,
           until,
+          nowMs,
+          clock,
           lookbackFrom: wm && lookback > 0 ? readStart(wm, lookback) : null,
           propertyColumns: [...resolved.mapper.propertyColumns],
-          nullChangeRows,
+          nullChangeRows: nulls.total,
           keyOrder: resolved.keyOrder,
+          tieBreaker: resolved.tieBreaker?.name ?? null,
+          ...(eventRange ? { eventRange } : {}),
         };
       });
     },
 
     /**
-     * Reads, maps and loads one page, records its rejects, then (when `commit`) moves the watermark
-     * to the page's last cursor by compare-and-set. Safe to retry: a retried page re-sends events that
-     * Klaviyo deduplicates by unique_id, and a commit already made is recognised.
-     * @throws non-retryable WatermarkConflict when another run or a reset moved the watermark.
+     * Reads, maps and loads one page, records its rejects, then (main phase) moves the watermark to the
+     * page's last cursor by compare-and-set. Safe to retry: a retried page re-sends events that
+     * Klaviyo deduplicates by unique_id, and a commit already made by this run is recognised.
+     *
+     * With a lookback configured, a ledger of settled rows inside the lookback window keeps re-read
+     * rows from being sent again: only rows not settled before (late rows) are sent.
+     * @throws non-retryable WatermarkConflict when another run or a reset moved the watermark;
+     *   non-retryable KlaviyoRejectedPage when Klaviyo refused every event of a page (>= 10 events).
      */
     async loadPage(input: PageInput): Promise<PageResult> {
       const ctx = Context.current();
       const { sync } = input;
-      const started = Date.now();
-      return withReader(async (reader) => {
-        const columns = await reader.describe(sync.source.table).catch(nonRetryable);
-        let resolved: Resolved;
-        let mapper: ReturnType<typeof compileMapper>;
-        try {
-          resolved = resolveColumns(sync, columns);
-          mapper = compileMapper(sync, columns);
-        } catch (e) {
-          return nonRetryable(e);
-        }
-        const eventCol = columns.find((c) => c.name === sync.mapping.event_timestamp) ?? columns.find((c) => c.name.toLowerCase() === sync.mapping.event_timestamp.toLowerCase());
-        const page = await reader.readPage({
-          table: sync.source.table,
-          columns,
-          change: resolved.change,
-          tieBreaker: resolved.tieBreaker,
-          after: input.after,
-          until: input.until,
-          limit: sync.options.page_size,
-          eventRange:
-            eventCol && (input.eventFrom || input.eventTo)
-              ? { column: eventCol, from: input.eventFrom, to: input.eventTo }
-              : undefined,
-        });
-        ctx.heartbeat({ phase: 'read', rows: page.rows.length });
-        const rejected: Counts = {};
-        const warnings: Counts = {};
-        const rejects: RejectRecord[] = [];
-        const events: KlaviyoEvent[] = [];
-        const rowByKey = new Map<string, number>();
-        page.rows.forEach((row, i) => {
-          const r = mapper.map(row);
-          if (r.ok) {
-            events.push(r.event);
-            rowByKey.set(r.event.unique_id, i);
-            if (r.warnings) for (const w of r.warnings) bump(warnings, w.reason);
-          } else {
-            bump(rejected, r.reject.reason);
-            rejects.push({ sync: sync.name, rowKey: r.key, reason: r.reject.reason, column: r.reject.column, detail: r.reject.detail, runId: input.runId, row: rowObject(columns, row) });
-          }
-        });
-        const info = ctx.info;
-        const deadline = Date.now() + Math.max(10_000, info.startToCloseTimeoutMs - 30_000);
-        let load;
-        try {
-          load = await loadEvents(events, {
-            sender,
-            limiter,
-            backfill: input.backfill || sync.options.backfill,
-            concurrency: deps.concurrency,
-            deadline,
-            signal: ctx.cancellationSignal,
-            onProgress: (p) => ctx.heartbeat({ phase: 'load', accepted: p.accepted, requests: p.requests }),
+      let details: Record<string, unknown> = { phase: 'read' };
+      const beat = (d: Record<string, unknown>) => {
+        details = d;
+        ctx.heartbeat(d);
+      };
+      // Heartbeat on a timer as well: waits in the rate limiter (up to a minute after a 429) must not
+      // look like a dead worker, and a dead worker must be noticed within the heartbeat timeout.
+      const every = Math.max(1000, Math.floor((ctx.info.heartbeatTimeoutMs ?? 60_000) / 3));
+      const timer = setInterval(() => ctx.heartbeat(details), every);
+      try {
+        return await withReader(async (reader) => {
+          const resolved = await describe(reader, sync);
+          const { columns, mapper } = resolved;
+          const page = await reader.readPage({
+            table: sync.source.table,
+            columns,
+            change: resolved.change,
+            tieBreaker: resolved.tieBreaker,
+            after: input.after,
+            until: input.until,
+            limit: sync.options.page_size,
+            eventRange: eventRangeOf(resolved, input.eventRange),
           });
-        } catch (e) {
-          if (e instanceof KlaviyoAuthError) throw ApplicationFailure.nonRetryable(e.message, e.name);
-          if (e instanceof LoadDeadlineError) throw ApplicationFailure.retryable(e.message, e.name);
-          throw e;
-        }
-        for (const r of load.rejects) {
-          bump(rejected, r.reason);
-          const i = rowByKey.get(r.event.unique_id);
-          rejects.push({
-            sync: sync.name,
-            rowKey: r.event.unique_id,
-            reason: r.reason,
-            detail: r.detail,
-            runId: input.runId,
-            row: i === undefined ? undefined : rowObject(columns, page.rows[i]),
-          });
-        }
-        deps.state.recordRejects(rejects);
+          beat({ phase: 'map', rows: page.rows.length });
+          const changeIdx = columns.indexOf(resolved.change);
+          const keyIdx = resolved.tieBreaker ? columns.indexOf(resolved.tieBreaker) : undefined;
+          const ledger = input.stateKey === sync.name && durationSeconds(sync.options.lookback) > 0;
 
-        const changeIdx = columns.indexOf(resolved.change);
-        const keyIdx = resolved.tieBreaker ? columns.indexOf(resolved.tieBreaker) : undefined;
-        const last = page.rows.length ? cursorOf(page.rows[page.rows.length - 1], changeIdx, keyIdx) : null;
-        let watermark = input.watermark;
-        if (input.commit && last) watermark = commit(deps.state, input, last);
-        ctx.heartbeat({ phase: 'committed', ms: Date.now() - started });
-        return {
-          rowsRead: page.rows.length,
-          eventsAccepted: load.accepted,
-          duplicates: load.duplicates,
-          rejected,
-          warnings,
-          last,
-          watermark,
-          done: page.rows.length < sync.options.page_size,
-          requests: load.requests,
-          throttled: load.throttled,
-          retries: load.retries,
-        };
-      });
+          const rejected: Counts = {};
+          const warnings: Counts = {};
+          const rejects: RejectRecord[] = [];
+          const rejectFps: { fp: string; ts: string }[] = [];
+          const mapped: { event: KlaviyoEvent; row: number; fp: string }[] = [];
+          const rejectedRows: { rowKey: string; reject: RejectRecord; fp: string; ts: string }[] = [];
+          page.rows.forEach((row, i) => {
+            const r = mapper.map(row);
+            if (r.ok) {
+              mapped.push({ event: r.event, row: i, fp: eventFingerprint(r.event) });
+              if (r.warnings) for (const w of r.warnings) bump(warnings, w.reason);
+            } else {
+              const ts = String(row[changeIdx]);
+              rejectedRows.push({
+                rowKey: r.key,
+                ts,
+                fp: ledger ? rejectFingerprint(r.key, ts) : '',
+                reject: { sync: sync.name, rowKey: r.key, reason: r.reject.reason, column: r.reject.column, detail: r.reject.detail, runId: input.runId, row: rowObject(columns, row) },
+              });
+            }
+          });
+          let alreadySent = 0;
+          let toSend = mapped;
+          if (ledger) {
+            const known = deps.state.sentEvents(input.stateKey, [...mapped.map((m) => m.fp), ...rejectedRows.map((r) => r.fp)]);
+            toSend = mapped.filter((m) => !known.has(m.fp));
+            alreadySent = mapped.length - toSend.length;
+            for (const r of rejectedRows) {
+              if (known.has(r.fp)) continue;
+              rejects.push(r.reject);
+              rejectFps.push({ fp: r.fp, ts: r.ts });
+              bump(rejected, r.reject.reason);
+            }
+          } else {
+            for (const r of rejectedRows) {
+              rejects.push(r.reject);
+              bump(rejected, r.reject.reason);
+            }
+          }
+          const events = toSend.map((m) => m.event);
+          // Refused events are matched back to their rows by fingerprint (not object identity).
+          const rowOf = new Map<string, number>(toSend.map((m) => [m.fp, m.row]));
+
+          beat({ phase: 'load', events: events.length });
+          const deadline = Date.now() + Math.max(10_000, ctx.info.startToCloseTimeoutMs - 30_000);
+          let load;
+          try {
+            load = await loadEvents(events, {
+              sender,
+              limiter,
+              backfill: input.backfill,
+              concurrency: deps.concurrency,
+              deadline,
+              signal: ctx.cancellationSignal,
+              onProgress: (p) => beat({ phase: 'load', events: events.length, accepted: p.accepted, requests: p.requests }),
+            });
+          } catch (e) {
+            if (e instanceof KlaviyoAuthError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+            if (e instanceof LoadDeadlineError) throw ApplicationFailure.retryable(e.message, e.name);
+            throw e;
+          }
+          const apiRejected = load.rejects.filter((r) => r.reason === 'api_rejected');
+          if (events.length >= ALL_REJECTED_THRESHOLD && apiRejected.length === events.length) {
+            throw ApplicationFailure.nonRetryable(
+              `Klaviyo refused all ${events.length} events of the page after ${cursorText(input.after)} ` +
+                `(first: ${apiRejected[0].detail}); taken for a systematic problem, so no row was recorded as rejected and the watermark did not move`,
+              'KlaviyoRejectedPage',
+            );
+          }
+          const refused = new Set<string>();
+          for (const r of load.rejects) {
+            const fp = eventFingerprint(r.event);
+            refused.add(fp);
+            bump(rejected, r.reason);
+            const i = rowOf.get(fp);
+            rejects.push({
+              sync: sync.name,
+              rowKey: r.event.unique_id,
+              reason: r.reason,
+              detail: r.detail,
+              runId: input.runId,
+              row: i === undefined ? undefined : rowObject(columns, page.rows[i]),
+            });
+            if (ledger && i !== undefined) rejectFps.push({ fp: rejectFingerprint(r.event.unique_id, String(page.rows[i][changeIdx])), ts: String(page.rows[i][changeIdx]) });
+          }
+          deps.state.recordRejects(rejects);
+          if (ledger) {
+            const settled = toSend.filter((m) => !refused.has(m.fp)).map((m) => ({ fp: m.fp, ts: String(page.rows[m.row][changeIdx]) }));
+            deps.state.recordSentEvents(input.stateKey, [...settled, ...rejectFps]);
+          }
+
+          const last = page.rows.length ? cursorOf(page.rows[page.rows.length - 1], changeIdx, keyIdx) : null;
+          let watermark = input.watermark;
+          let resume = last;
+          if (input.phase === 'main' && last) {
+            const c = commit(deps.state, input, last);
+            watermark = c.watermark;
+            resume = c.resume;
+            if (ledger) deps.state.forgetSentEventsBefore(input.stateKey, shiftLiteral(watermark!.ts, -durationSeconds(sync.options.lookback)));
+          }
+          beat({ phase: 'done', rows: page.rows.length });
+          return {
+            rowsRead: page.rows.length,
+            eventsAccepted: load.accepted,
+            duplicates: load.duplicates,
+            alreadySent,
+            rejected,
+            warnings,
+            last: resume,
+            watermark,
+            done: page.rows.length < sync.options.page_size,
+            requests: load.requests,
+            throttled: load.throttled,
+            retries: load.retries,
+          };
+        });
+      } finally {
+        clearInterval(timer);
+      }
     },
   };
 }
 
 /**
- * Moves the watermark from `input.watermark` to `last`. A retried attempt of this same run may find its
- * own earlier commit: then the further of the two cursors wins (both prefixes were loaded).
+ * Moves the watermark from `input.watermark` to `last` by compare-and-set. When the stored watermark
+ * was put there by this same run (a retried attempt whose earlier attempt committed before it died),
+ * the further of the two wins and the run resumes from it: both prefixes were loaded. The watermark
+ * never moves backwards.
+ * @throws non-retryable WatermarkConflict when another run or a reset moved the watermark.
  */
-function commit(state: StateStore, input: PageInput, last: Cursor): Cursor {
-  const outcome = state.advanceWatermark(input.stateKey, input.watermark, last, input.runId);
-  if (outcome.status !== 'conflict') return last;
-  const stored = state.getWatermark(input.stateKey);
-  if (stored && stored.runId === input.runId && outcome.actual) {
-    if (compareCursor(last, outcome.actual, input.keyOrder) <= 0) return outcome.actual;
-    const again = state.advanceWatermark(input.stateKey, outcome.actual, last, input.runId);
-    if (again.status !== 'conflict') return last;
+function commit(state: StateStore, input: PageInput, last: Cursor): { watermark: Cursor; resume: Cursor } {
+  if (input.watermark && compareCursor(last, input.watermark, input.keyOrder) <= 0) {
+    // Cannot happen for a page read after the watermark; refuse rather than move backwards.
+    throw ApplicationFailure.nonRetryable(
+      `refusing to move the watermark of ${input.stateKey} backwards (from ${cursorText(input.watermark)} to ${cursorText(last)})`,
+      'WatermarkConflict',
+    );
   }
-  const now = state.getWatermark(input.stateKey)?.cursor ?? null;
+  const outcome = state.advanceWatermark(input.stateKey, input.watermark, last, input.runId);
+  if (outcome.status !== 'conflict') return { watermark: last, resume: last };
+  if (outcome.actualRunId === input.runId && outcome.actual) {
+    if (compareCursor(last, outcome.actual, input.keyOrder) <= 0) return { watermark: outcome.actual, resume: outcome.actual };
+    const again = state.advanceWatermark(input.stateKey, outcome.actual, last, input.runId);
+    if (again.status !== 'conflict') return { watermark: last, resume: last };
+  }
+  const now = state.getWatermark(input.stateKey);
+  const who = now && now.runId === null ? 'a reset (dwh-import reset)' : `another run (${now?.runId ?? 'unknown'})`;
   throw ApplicationFailure.nonRetryable(
-    `the watermark of ${input.sync.name} was moved by another run or a reset (expected ${fmt(input.watermark)}, found ${fmt(now)}); ` +
-      'this run stopped without changing it. Events of its last page were sent and are deduplicated by unique_id if sent again.',
+    `the watermark of ${input.stateKey} was moved by ${who}: expected ${cursorText(input.watermark)}, found ${cursorText(now?.cursor ?? null)}. ` +
+      'This run stopped without changing it; the events of its last page were sent and are deduplicated by unique_id if sent again.',
     'WatermarkConflict',
   );
 }
-
-function fmt(c: Cursor | null): string {
-  return c ? (c.key === null ? c.ts : `${c.ts} / ${c.key}`) : 'none';
-}
-

@@ -40,9 +40,18 @@ export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?:
       (extra.storedByApi !== undefined ? ` (the API stored ${num(extra.storedByApi)} new)` : '') +
       (r.duplicates ? `, ${num(r.duplicates)} repeated unique_id(s) dropped` : ''),
   );
+  if (r.lookbackRows) {
+    lines.push(
+      `${pad('lookback')}${num(r.lookbackRows)} row(s) re-read behind the watermark: ${num(r.lateEvents ?? 0)} late event(s) sent, ` +
+        `${num(r.alreadySent ?? 0)} already sent before (not sent again)`,
+    );
+  }
   lines.push(`${pad('rows rejected')}${num(r.rejectedTotal)}${r.rejectedTotal ? `: ${reasons(r.rejected)}` : ''}`);
   const w = reasons(r.warnings);
   if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
+  if (r.futureRows) {
+    lines.push(`${pad('future rows')}${num(r.futureRows)} row(s) changed after now wait until then (many? check the sync's timestamp_zone)`);
+  }
   lines.push(`${pad('watermark before')}${cursorText(r.watermarkBefore)}`);
   lines.push(`${pad('watermark after')}${cursorText(r.watermarkAfter)}`);
   if (r.throttled) lines.push(`${pad('rate limited')}${num(r.throttled)} request(s) answered 429 and retried`);

@@ -75,22 +75,34 @@ export interface DuckDBConnectionConfig {
   path: string;
 }
 
+/**
+ * A Snowflake account read through `snowflake-sdk` (activities/warehouse/snowflake.ts). The worker
+ * reads this from its connection file and the secret from the environment variable or key file named
+ * in `auth` when it connects; neither the secret nor this config travels through Temporal.
+ */
 export interface SnowflakeConnectionConfig {
   type: 'snowflake';
+  /** Account identifier: `<orgname>-<account_name>` or the account locator with region (`xy12345.eu-west-1`). */
   account: string;
+  /** Login name of the (service) user. */
   user: string;
+  /** Role with USAGE on warehouse, database and schema and SELECT on the synced tables; the user's default when absent. */
   role?: string;
+  /** Virtual warehouse that runs the reads; the user's default when absent. */
   warehouse?: string;
+  /** Default database for sync tables written `schema.table` or `table`. */
   database?: string;
+  /** Default schema for sync tables written `table`. */
   schema?: string;
   /** Only for tests against a local Snowflake-compatible server (fakesnow): e.g. `http://127.0.0.1:8000`. */
   access_url?: string;
+  /** Exactly one of `password_env` and `private_key_file` (the schema enforces it). */
   auth: {
     /** Environment variable holding the password. */
     password_env?: string;
-    /** Path of a PKCS#8 private key file (key-pair authentication). */
+    /** Path of a PEM private key file, PKCS#8 (encrypted or not) or PKCS#1 (key-pair authentication). */
     private_key_file?: string;
-    /** Environment variable holding the private key's passphrase. */
+    /** Environment variable holding the passphrase of an encrypted private key file. */
     private_key_passphrase_env?: string;
   };
 }

@@ -67,6 +67,10 @@ export function splitTableRef(ref: string): { name: string; quoted: boolean }[] 
 function cursorPredicate(d: SqlDialect, req: PageRequest, after: Cursor, params: string[]): string {
   const chg = d.quoteIdent(req.change.name);
   const t = d.param(req.change.sqlType);
+  if (after.inclusive) {
+    params.push(after.ts);
+    return `${chg} >= ${t}`;
+  }
   if (!req.tieBreaker) {
     params.push(after.ts);
     return `${chg} > ${t}`;
@@ -84,9 +88,15 @@ function selectList(d: SqlDialect, cols: SourceColumn[]): string {
   return cols.map((c) => d.quoteIdent(c.name)).join(', ');
 }
 
-function eventRangePredicates(d: SqlDialect, req: PageRequest, params: string[]): string[] {
+/** Inclusive-exclusive range on the event timestamp (backfill), as canonical literals of that column. */
+export interface EventRange {
+  column: SourceColumn;
+  from?: string;
+  to?: string;
+}
+
+function eventRangePredicates(d: SqlDialect, r: EventRange | undefined, params: string[]): string[] {
   const out: string[] = [];
-  const r = req.eventRange;
   if (!r) return out;
   const col = d.quoteIdent(r.column.name);
   if (r.from !== undefined) {
@@ -100,6 +110,21 @@ function eventRangePredicates(d: SqlDialect, req: PageRequest, params: string[])
   return out;
 }
 
+/** What `countQuery` counts: as a page request, without columns and limit; `until` may be left open. */
+export type CountRequest = Omit<PageRequest, 'columns' | 'limit' | 'until'> & { until?: string };
+
+function pageWhere(d: SqlDialect, req: CountRequest, params: string[]): string {
+  const chg = d.quoteIdent(req.change.name);
+  const where = [`${chg} IS NOT NULL`];
+  if (req.until !== undefined) {
+    where.push(`${chg} <= ${d.param(req.change.sqlType)}`);
+    params.push(req.until);
+  }
+  if (req.after) where.push(cursorPredicate(d, req as PageRequest, req.after, params));
+  where.push(...eventRangePredicates(d, req.eventRange, params));
+  return where.join(' AND ');
+}
+
 /**
  * The page query: rows with cursor > `after`, change timestamp <= `until`, ordered by the cursor
  * (NULL keys first within a timestamp), at most `limit` rows.
@@ -107,15 +132,18 @@ function eventRangePredicates(d: SqlDialect, req: PageRequest, params: string[])
 export function pageQuery(d: SqlDialect, req: PageRequest): BoundSql {
   const params: string[] = [];
   const chg = d.quoteIdent(req.change.name);
-  const where = [`${chg} IS NOT NULL`, `${chg} <= ${d.param(req.change.sqlType)}`];
-  params.push(req.until);
-  if (req.after) where.push(cursorPredicate(d, req, req.after, params));
-  where.push(...eventRangePredicates(d, req, params));
+  const where = pageWhere(d, req, params);
   const order = req.tieBreaker ? `${chg}, ${d.quoteIdent(req.tieBreaker.name)} NULLS FIRST` : chg;
   return {
-    sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${Math.floor(req.limit)}`,
+    sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where} ORDER BY ${order} LIMIT ${Math.floor(req.limit)}`,
     params,
   };
+}
+
+/** How many rows a run from `req.after` up to `req.until` (or without end) would read (same predicate as `pageQuery`). */
+export function countQuery(d: SqlDialect, req: CountRequest): BoundSql {
+  const params: string[] = [];
+  return { sql: `SELECT COUNT(*) AS n FROM ${d.quoteTable(req.table)} WHERE ${pageWhere(d, req, params)}`, params };
 }
 
 /**
@@ -134,21 +162,35 @@ export function groupQuery(d: SqlDialect, req: PageRequest, last: Cursor): Bound
       params.push(last.key);
     }
   }
-  where.push(...eventRangePredicates(d, req, params));
+  where.push(...eventRangePredicates(d, req.eventRange, params));
   return { sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where.join(' AND ')}`, params };
 }
 
+/** What a NULL-change-timestamp query asks for (see `WarehouseReader.readNullChange`). */
+export interface NullChangeRequest {
+  table: string;
+  columns: SourceColumn[];
+  change: SourceColumn;
+  limit: number;
+  /** Only rows whose event time is in this range (backfill). */
+  eventRange?: EventRange;
+}
+
 /** Rows whose change timestamp is NULL (they have no place in the cursor order and are rejected). */
-export function nullChangeQuery(d: SqlDialect, table: string, columns: SourceColumn[], change: SourceColumn, limit: number): BoundSql {
+export function nullChangeQuery(d: SqlDialect, req: NullChangeRequest): BoundSql {
+  const params: string[] = [];
+  const where = [`${d.quoteIdent(req.change.name)} IS NULL`, ...eventRangePredicates(d, req.eventRange, params)];
   return {
-    sql: `SELECT ${selectList(d, columns)} FROM ${d.quoteTable(table)} WHERE ${d.quoteIdent(change.name)} IS NULL LIMIT ${Math.floor(limit)}`,
-    params: [],
+    sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where.join(' AND ')} LIMIT ${Math.floor(req.limit)}`,
+    params,
   };
 }
 
-/** How many rows have a NULL change timestamp. */
-export function nullChangeCountQuery(d: SqlDialect, table: string, change: SourceColumn): BoundSql {
-  return { sql: `SELECT COUNT(*) AS n FROM ${d.quoteTable(table)} WHERE ${d.quoteIdent(change.name)} IS NULL`, params: [] };
+/** How many rows have a NULL change timestamp (within the event range, when given). */
+export function nullChangeCountQuery(d: SqlDialect, req: Omit<NullChangeRequest, 'columns' | 'limit'>): BoundSql {
+  const params: string[] = [];
+  const where = [`${d.quoteIdent(req.change.name)} IS NULL`, ...eventRangePredicates(d, req.eventRange, params)];
+  return { sql: `SELECT COUNT(*) AS n FROM ${d.quoteTable(req.table)} WHERE ${where.join(' AND ')}`, params };
 }
 
 /** The cursor position of a row, given the indexes of the change and tie-break columns in it. */

@@ -1,13 +1,14 @@
 /**
- * The state store: watermarks (one per sync, plus one per backfill) and rejected rows. It must outlive
- * workers (pitfall 12), so its location is configuration. The embedded default is a SQLite file
+ * The state store: watermarks (one per sync, plus one per backfill), the log of every watermark move,
+ * rejected rows, and the ledger of events Klaviyo acknowledged inside a sync's lookback window. It must
+ * outlive workers (pitfall 12), so its location is configuration. The embedded default is a SQLite file
  * (`better-sqlite3`); every write is a short transaction, and the watermark moves only by
- * compare-and-set.
+ * compare-and-set (or by a deliberate, logged reset).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { sameCursor, type Cursor } from '../../incremental/cursor.ts';
+import { sameCursor, tsSortKey, type Cursor } from '../../incremental/cursor.ts';
 
 /** A stored watermark. `updatedAt` is an ISO 8601 UTC timestamp. */
 export interface Watermark {
@@ -21,8 +22,22 @@ export type AdvanceOutcome =
   | { status: 'advanced' }
   /** The stored value already equals the target (a retried commit of the same page). */
   | { status: 'already' }
-  /** Someone else moved it: `actual` is what is stored now. Nothing was written. */
-  | { status: 'conflict'; actual: Cursor | null };
+  /**
+   * It is not `expected` (nor already `next` by this same run): `actual` is what is stored now and
+   * `actualRunId` who put it there (null for a reset). Nothing was written.
+   */
+  | { status: 'conflict'; actual: Cursor | null; actualRunId: string | null };
+
+/** One move of a watermark, as logged. `to` is null when a reset removed the watermark. */
+export interface WatermarkMove {
+  from: Cursor | null;
+  to: Cursor | null;
+  runId: string | null;
+  /** `commit` for a page commit, otherwise the reset's reason. */
+  reason: string;
+  /** ISO 8601 UTC. */
+  at: string;
+}
 
 /** One rejected row as recorded. `rowKey` is the event's unique_id (mapped or derived). */
 export interface RejectRecord {
@@ -47,7 +62,8 @@ CREATE TABLE IF NOT EXISTS watermarks (
   cursor_ts  TEXT NOT NULL,
   cursor_key TEXT,
   run_id     TEXT,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  cursor_inclusive INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS watermark_log (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,8 +72,18 @@ CREATE TABLE IF NOT EXISTS watermark_log (
   to_ts      TEXT NOT NULL, to_key TEXT,
   run_id     TEXT,
   reason     TEXT NOT NULL,
-  at         TEXT NOT NULL
+  at         TEXT NOT NULL,
+  from_inclusive INTEGER NOT NULL DEFAULT 0,
+  to_inclusive   INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS watermark_log_by_key ON watermark_log (state_key, id);
+CREATE TABLE IF NOT EXISTS sent_events (
+  state_key TEXT NOT NULL,
+  fp        TEXT NOT NULL,
+  ts_sort   TEXT NOT NULL,
+  PRIMARY KEY (state_key, fp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_events_by_ts ON sent_events (state_key, ts_sort);
 CREATE TABLE IF NOT EXISTS rejects (
   sync        TEXT NOT NULL,
   row_key     TEXT NOT NULL,
@@ -83,59 +109,139 @@ export class StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('synchronous = FULL');
+    this.migrate();
     this.db.exec(SCHEMA);
+  }
+
+  /** Adds the columns later versions introduced to tables an earlier version created. */
+  private migrate(): void {
+    const add = (table: string, column: string, decl: string) => {
+      const cols = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+      if (cols.length > 0 && !cols.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
+    };
+    add('watermarks', 'cursor_inclusive', 'INTEGER NOT NULL DEFAULT 0');
+    add('watermark_log', 'from_inclusive', 'INTEGER NOT NULL DEFAULT 0');
+    add('watermark_log', 'to_inclusive', 'INTEGER NOT NULL DEFAULT 0');
   }
 
   /** The stored watermark of `stateKey` (a sync name, or a backfill's key), or null before the first commit. */
   getWatermark(stateKey: string): Watermark | null {
     const row = this.db
-      .prepare('SELECT cursor_ts, cursor_key, run_id, updated_at FROM watermarks WHERE state_key = ?')
-      .get(stateKey) as { cursor_ts: string; cursor_key: string | null; run_id: string | null; updated_at: string } | undefined;
+      .prepare('SELECT cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at FROM watermarks WHERE state_key = ?')
+      .get(stateKey) as { cursor_ts: string; cursor_key: string | null; cursor_inclusive: number; run_id: string | null; updated_at: string } | undefined;
     if (!row) return null;
-    return { cursor: { ts: row.cursor_ts, key: row.cursor_key }, runId: row.run_id, updatedAt: row.updated_at };
+    return { cursor: toCursor(row.cursor_ts, row.cursor_key, row.cursor_inclusive), runId: row.run_id, updatedAt: row.updated_at };
   }
 
   /**
    * Compare-and-set: moves the watermark from `expected` to `next` atomically, only if it still equals
-   * `expected`. Idempotent: when it already equals `next`, reports `already` and writes nothing.
+   * `expected`. Idempotent for one run: when it already equals `next` *and* this run (`runId`) put it
+   * there, reports `already` and writes nothing. Anything else (another run, a reset) is a conflict.
    */
   advanceWatermark(stateKey: string, expected: Cursor | null, next: Cursor, runId: string): AdvanceOutcome {
     return this.db.transaction((): AdvanceOutcome => {
-      const current = this.getWatermark(stateKey)?.cursor ?? null;
-      if (sameCursor(current, next)) return { status: 'already' };
-      if (!sameCursor(current, expected)) return { status: 'conflict', actual: current };
+      const stored = this.getWatermark(stateKey);
+      const current = stored?.cursor ?? null;
+      if (sameCursor(current, next) && stored?.runId === runId) return { status: 'already' };
+      if (!sameCursor(current, expected)) return { status: 'conflict', actual: current, actualRunId: stored?.runId ?? null };
       this.write(stateKey, current, next, runId, 'commit');
       return { status: 'advanced' };
     }).immediate();
   }
 
-  /** Sets the watermark unconditionally (a deliberate reset), or removes it when `next` is null. */
+  /**
+   * Sets the watermark unconditionally (a deliberate reset), or removes it when `next` is null, and
+   * forgets the state key's ledger of sent events (so that re-read rows are sent again). Logged with `reason`.
+   */
   resetWatermark(stateKey: string, next: Cursor | null, reason: string): void {
     this.db.transaction(() => {
       const current = this.getWatermark(stateKey)?.cursor ?? null;
       if (next === null) {
         this.db.prepare('DELETE FROM watermarks WHERE state_key = ?').run(stateKey);
-        this.log(stateKey, current, { ts: '', key: null }, null, reason);
+        this.log(stateKey, current, null, null, reason);
       } else this.write(stateKey, current, next, null, reason);
+      this.db.prepare('DELETE FROM sent_events WHERE state_key = ?').run(stateKey);
     }).immediate();
+  }
+
+  /** Every move of the watermark of `stateKey`, oldest first. */
+  watermarkLog(stateKey: string): WatermarkMove[] {
+    const rows = this.db
+      .prepare(
+        `SELECT from_ts, from_key, from_inclusive, to_ts, to_key, to_inclusive, run_id, reason, at FROM watermark_log
+         WHERE state_key = ? ORDER BY id`,
+      )
+      .all(stateKey) as {
+      from_ts: string | null;
+      from_key: string | null;
+      from_inclusive: number;
+      to_ts: string;
+      to_key: string | null;
+      to_inclusive: number;
+      run_id: string | null;
+      reason: string;
+      at: string;
+    }[];
+    return rows.map((r) => ({
+      from: r.from_ts === null ? null : toCursor(r.from_ts, r.from_key, r.from_inclusive),
+      to: r.to_ts === '' ? null : toCursor(r.to_ts, r.to_key, r.to_inclusive),
+      runId: r.run_id,
+      reason: r.reason,
+      at: r.at,
+    }));
   }
 
   private write(stateKey: string, from: Cursor | null, to: Cursor, runId: string | null, reason: string): void {
     const now = new Date().toISOString();
     this.db
       .prepare(
-        `INSERT INTO watermarks (state_key, cursor_ts, cursor_key, run_id, updated_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO watermarks (state_key, cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (state_key) DO UPDATE SET cursor_ts = excluded.cursor_ts, cursor_key = excluded.cursor_key,
-           run_id = excluded.run_id, updated_at = excluded.updated_at`,
+           cursor_inclusive = excluded.cursor_inclusive, run_id = excluded.run_id, updated_at = excluded.updated_at`,
       )
-      .run(stateKey, to.ts, to.key, runId, now);
+      .run(stateKey, to.ts, to.key, to.inclusive ? 1 : 0, runId, now);
     this.log(stateKey, from, to, runId, reason);
   }
 
-  private log(stateKey: string, from: Cursor | null, to: Cursor, runId: string | null, reason: string): void {
+  private log(stateKey: string, from: Cursor | null, to: Cursor | null, runId: string | null, reason: string): void {
     this.db
-      .prepare('INSERT INTO watermark_log (state_key, from_ts, from_key, to_ts, to_key, run_id, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(stateKey, from?.ts ?? null, from?.key ?? null, to.ts, to.key, runId, reason, new Date().toISOString());
+      .prepare(
+        `INSERT INTO watermark_log (state_key, from_ts, from_key, from_inclusive, to_ts, to_key, to_inclusive, run_id, reason, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(stateKey, from?.ts ?? null, from?.key ?? null, from?.inclusive ? 1 : 0, to?.ts ?? '', to?.key ?? null, to?.inclusive ? 1 : 0, runId, reason, new Date().toISOString());
+  }
+
+  /**
+   * The ledger of sent events: which of `fingerprints` (see `eventFingerprint`) Klaviyo already
+   * acknowledged for `stateKey`. Used while re-reading the lookback window, so that only rows not
+   * sent before (late rows) are sent.
+   */
+  sentEvents(stateKey: string, fingerprints: readonly string[]): Set<string> {
+    const found = new Set<string>();
+    if (fingerprints.length === 0) return found;
+    const stmt = this.db.prepare('SELECT 1 FROM sent_events WHERE state_key = ? AND fp = ?').pluck();
+    for (const fp of fingerprints) if (stmt.get(stateKey, fp) !== undefined) found.add(fp);
+    return found;
+  }
+
+  /** Adds acknowledged events to the ledger; `ts` is the row's change timestamp literal (for pruning). */
+  recordSentEvents(stateKey: string, events: readonly { fp: string; ts: string }[]): void {
+    if (events.length === 0) return;
+    const stmt = this.db.prepare('INSERT INTO sent_events (state_key, fp, ts_sort) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET ts_sort = excluded.ts_sort');
+    this.db.transaction(() => {
+      for (const e of events) stmt.run(stateKey, e.fp, tsSortKey(e.ts));
+    })();
+  }
+
+  /** Forgets ledger entries of rows changed before `ts` (behind the lookback window). @returns how many. */
+  forgetSentEventsBefore(stateKey: string, ts: string): number {
+    return this.db.prepare('DELETE FROM sent_events WHERE state_key = ? AND ts_sort < ?').run(stateKey, tsSortKey(ts)).changes;
+  }
+
+  /** How many events the ledger holds for `stateKey`. */
+  sentEventCount(stateKey: string): number {
+    return this.db.prepare('SELECT COUNT(*) FROM sent_events WHERE state_key = ?').pluck().get(stateKey) as number;
   }
 
   /** Records rejected rows in one transaction; a row rejected again (a retry, a re-read) replaces its record. */
@@ -192,4 +298,8 @@ export class StateStore {
   close(): void {
     this.db.close();
   }
+}
+
+function toCursor(ts: string, key: string | null, inclusive: number): Cursor {
+  return inclusive ? { ts, key, inclusive: true } : { ts, key };
 }

@@ -3,6 +3,7 @@
  * these kinds so that mapping, cursors and tests never depend on a particular warehouse.
  */
 import type { Cursor } from '../../incremental/cursor.ts';
+import type { CountRequest, EventRange, NullChangeRequest } from '../../incremental/sql.ts';
 
 /**
  * Logical column kinds and the JS value each carries (NULL is always `null`):
@@ -11,8 +12,10 @@ import type { Cursor } from '../../incremental/cursor.ts';
  * - `decimal`: string, the exact decimal text (e.g. `"12.50"`)
  * - `float`: number
  * - `boolean`: boolean
- * - `timestamp_ntz`: string `YYYY-MM-DDTHH:MM:SS.ffffff` (wall clock, no zone)
- * - `timestamp_tz`: string `YYYY-MM-DDTHH:MM:SS.ffffffZ` (the instant, in UTC)
+ * - `timestamp_ntz`: string `YYYY-MM-DDTHH:MM:SS.ffffff` (wall clock, no zone); 9 fraction digits
+ *   instead of 6 for columns more precise than microseconds (TIMESTAMP_NS, Snowflake TIMESTAMP_NTZ(9)),
+ *   so that distinct change timestamps stay distinct cursors (see `incremental/cursor.ts`)
+ * - `timestamp_tz`: string `YYYY-MM-DDTHH:MM:SS.ffffffZ` (the instant, in UTC; 9 digits likewise)
  * - `date`: string `YYYY-MM-DD`
  * - `time`: string `HH:MM:SS[.ffffff]`
  * - `json`: string, JSON text (JSON, VARIANT, OBJECT, ARRAY columns)
@@ -66,7 +69,7 @@ export interface PageRequest {
   /** Inclusive upper bound of the change timestamp (settle bound or the end of a backfill range). */
   until: string;
   /** Extra inclusive-exclusive range on the event timestamp (backfill), as canonical literals. */
-  eventRange?: { column: SourceColumn; from?: string; to?: string };
+  eventRange?: EventRange;
   limit: number;
 }
 
@@ -87,8 +90,22 @@ export interface WarehouseReader {
    * rows, extended so that the last cursor value is never split across pages.
    */
   readPage(req: PageRequest): Promise<SourcePage>;
-  /** Up to `limit` rows whose change timestamp is NULL, and how many there are in all. */
-  readNullChange(req: { table: string; columns: SourceColumn[]; change: SourceColumn; limit: number }): Promise<{ page: SourcePage; total: number }>;
+  /**
+   * Up to `limit` rows whose change timestamp is NULL (within `eventRange` when given), and how many
+   * there are in all.
+   */
+  readNullChange(req: NullChangeRequest): Promise<{ page: SourcePage; total: number }>;
+  /**
+   * The warehouse's own clock, epoch milliseconds. Change timestamps are usually written by this
+   * clock, so the settle bound is taken from it (and from the worker's, whichever is earlier).
+   * Optional: without it only the worker's clock is used.
+   */
+  now?(): Promise<number>;
+  /**
+   * How many rows `readPage` would return from `after` up to `until` (or without end), without a limit
+   * (for `reset`, and to count rows changed in the future). Optional.
+   */
+  countRows?(req: CountRequest): Promise<number>;
   close(): Promise<void>;
 }
 

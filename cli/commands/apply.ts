@@ -1,27 +1,43 @@
-/** `dwh-import apply`: creates or updates one Temporal Schedule per sync file. */
+/**
+ * `dwh-import apply [--prune]`: makes the Temporal namespace match the sync files. Prints the plan,
+ * then each step. Creates missing search attributes, creates and updates schedules in place (their
+ * runs, paused state and watermarks survive), deletes managed schedules whose file is gone only with
+ * --prune, never touches schedules it does not manage. Idempotent. Exit code 0 on success, 1 when a
+ * file is invalid, the plan has a conflict (nothing is changed then) or a step failed.
+ */
 import type { Command } from 'commander';
-import { Client } from '@temporalio/client';
-import { loadSyncs } from '../../config/discover.ts';
-import { connectTemporal } from '../../config/env.ts';
-import { upsertSchedule } from '../../ops/schedules.ts';
-import { deploymentFrom, temporalFrom, withDeploymentOptions, withTemporalOptions } from '../context.ts';
+import { applyPlan, planErrors, planHasChanges } from '../../ops/plan.ts';
+import { formatPlan, stepLine } from '../ops-format.ts';
+import { withDeploymentOptions, withTemporalOptions } from '../context.ts';
+import { withPlan } from './plan.ts';
 
 export function register(program: Command): void {
-  withDeploymentOptions(withTemporalOptions(program.command('apply').description('create or update the Temporal Schedule of every sync'))).action(
-    async (opts) => {
-      const t = temporalFrom(opts);
-      const d = deploymentFrom(opts);
-      const syncs = loadSyncs([d.syncsDir]);
-      const connection = await connectTemporal(t);
-      try {
-        const client = new Client({ connection, namespace: t.namespace });
-        for (const { sync, file } of syncs) {
-          const what = await upsertSchedule(client, sync, t.taskQueue, file);
-          console.log(`${what.padEnd(8)} schedule ${sync.name} (${file})`);
-        }
-      } finally {
-        await connection.close();
+  withDeploymentOptions(
+    withTemporalOptions(
+      program
+        .command('apply')
+        .description('create or update the Temporal Schedule of every sync; --prune deletes managed schedules whose file is gone')
+        .option('--prune', 'delete managed schedules whose sync file is gone'),
+    ),
+  ).action(async (opts) => {
+    await withPlan(opts, !!opts.prune, async ({ client, plan, syncs, t, syncsDir }) => {
+      console.log(formatPlan(plan, { address: t.address, syncsDir, files: syncs.length }));
+      if (planErrors(plan).length) {
+        console.log('\nNothing was changed.');
+        process.exitCode = 1;
+        return;
       }
-    },
-  );
+      if (!planHasChanges(plan)) return;
+      console.log('');
+      const steps = await applyPlan(client, plan, syncs, (s) => console.log(stepLine(s)));
+      const failed = steps.filter((s) => !s.ok);
+      const n = (a: string) => steps.filter((s) => s.ok && s.action === a).length;
+      console.log(
+        `\nApply ${failed.length ? 'incomplete' : 'complete'}: ${n('create')} created, ${n('update')} updated, ${n('delete')} deleted` +
+          (failed.length ? `, ${failed.length} failed (run apply again once the cause is fixed)` : '') +
+          '.',
+      );
+      if (failed.length) process.exitCode = 1;
+    });
+  });
 }

@@ -14,6 +14,7 @@ import { ensureTemporalCli } from '../../devenv/temporal-cli.ts';
 import { ensureBackgroundDevServer, freePort, stopBackgroundDevServer } from '../../devenv/dev-server.ts';
 import { seedDemoWarehouse } from '../../devenv/demo-data.ts';
 import { startLocalKlaviyo } from '../../local-api/server.ts';
+import { memoPath } from '../../ops/plan.ts';
 import { triggerRun, upsertSchedule } from '../../ops/schedules.ts';
 import { createWorker } from '../../worker.ts';
 import { connectTemporal, temporalSettings } from '../../config/env.ts';
@@ -45,7 +46,7 @@ export function register(program: Command): void {
       const conn = loadConnectionFile(connectionFile);
       if (conn.type !== 'duckdb') throw new Error(`the demo reads the embedded DuckDB warehouse; ${connectionFile} names a ${conn.type} connection`);
       const seeded = await seedDemoWarehouse(conn.path);
-      say('warehouse', `${conn.path} (${seeded ? `created with ${num(seeded)} order rows` : 'exists; no rows added'})`);
+      say('warehouse', `${conn.path} (${seeded.length ? `created ${seeded.map((t) => `${t.table} with ${num(t.rows)} rows`).join(', ')}` : 'all demo tables exist; no rows added'})`);
 
       const api = await startLocalKlaviyo({ port: await freePort().then(() => 8765).catch(() => 0), apiKeys: [DEMO_KEY] }).catch(() =>
         startLocalKlaviyo({ port: 0, apiKeys: [DEMO_KEY] }),
@@ -66,7 +67,7 @@ export function register(program: Command): void {
         const client = new Client({ connection, namespace: t.namespace });
         const syncs = loadSyncs([resolve('syncs')]);
         for (const { sync, file } of syncs) {
-          const what = await upsertSchedule(client, sync, t.taskQueue, file);
+          const what = await upsertSchedule(client, sync, t.taskQueue, memoPath(resolve('syncs'), file));
           say('schedule', `${sync.name} ${what} (${sync.schedule.cron ? `cron "${sync.schedule.cron}"` : `every ${sync.schedule.interval}`} ${sync.schedule.timezone})`);
         }
         console.log('');

@@ -41,13 +41,15 @@ export async function startStack(opts: {
   api?: LocalApiOptions;
   rateLimits?: RateLimits | null;
   dir?: string;
+  /** A Temporal server other than the suite's shared one (e.g. one started with special dynamic config). */
+  temporalAddress?: string;
 }): Promise<Stack> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
   const dir = opts.dir ?? tempDir();
-  const temporal = temporalSettings({ address: inject('temporalAddress'), namespace: 'default', taskQueue: `test-${randomUUID()}` });
+  const temporal = temporalSettings({ address: opts.temporalAddress ?? inject('temporalAddress'), namespace: 'default', taskQueue: `test-${randomUUID()}` });
   const api = await startLocalKlaviyo({ apiKeys: [TEST_API_KEY], ...opts.api });
   const statePath = join(dir, 'state.sqlite');
   const worker = await createWorker({
