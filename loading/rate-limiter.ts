@@ -83,11 +83,11 @@ export interface Permit {
 /** Tuning; defaults fit Klaviyo. All times in ms. */
 export interface LimiterOptions {
   clock?: Clock;
-  /** Added to the 1 s burst interval on the client side (absorbs arrival jitter). Default 200. */
+  /** Least margin added to the 1 s burst interval on the client side; raised to the observed spread of round trips (up to 1 s), which bounds how much arrivals can bunch. Default 200. */
   burstMarginMs?: number;
   /** Wait after the latest moment the server's steady window can have rolled over. Default 150. */
   postBoundaryMs?: number;
-  /** Kept free before the earliest moment the steady window can roll over (raised to 2x the observed round trip). Default 400. */
+  /** Kept free before the earliest moment the steady window can roll over (raised to 1.5x the longest recent round trip). Default 400. */
   preBoundaryMs?: number;
   /** Upper bound of the random jitter added to Retry-After. Default 500. */
   retryJitterMs?: number;
@@ -118,6 +118,8 @@ interface WindowCount {
   foreign: number;
   /** Sequence numbers (within the window) of our requests already answered with headers. */
   answered: number[];
+  /** Sequence numbers of our requests refused by a 429 while the window had budget (the server did not count them). */
+  refunded: number[];
   /** Epoch ms of the first answer the server counted in this window: the window had started by then. */
   confirmedAt?: number;
 }
@@ -184,7 +186,8 @@ export class RateLimiter {
   private epoch = 0;
   private ownStart: number | null = null;
   private windows = new Map<number, WindowCount>();
-  private rtt = 0;
+  /** Round trips of the last answers, ms. */
+  private rtts: number[] = [];
   private inFlight = 0;
   private counters = { granted: 0, throttled: 0, boundaryResets: 0 };
 
@@ -295,7 +298,7 @@ export class RateLimiter {
     if (!this.limits) return { at, window: 0 };
     if (this.mode === 'learning' && this.probeInFlight) return 'answer';
     const burst = this.limits.burstPerSecond;
-    const span = this.burstWindow + this.burstMargin;
+    const span = this.burstWindow + this.jitterMargin();
     // Keep the log to the last `burst` grants.
     if (this.burstLog.length >= burst) {
       const edge = this.burstLog[this.burstLog.length - burst] + span;
@@ -309,7 +312,7 @@ export class RateLimiter {
     const W = this.steadyWindow;
     if (this.mode === 'server-aligned' && this.boundary) {
       const b = this.effectiveBoundary(from);
-      const pre = Math.min(W / 4, Math.max(this.preBoundary, 2 * this.rtt));
+      const pre = Math.min(W / 4, Math.max(this.preBoundary, 1.5 * Math.max(0, ...this.rtts)));
       if (b.hi - b.lo + pre + this.postBoundary < W / 2) {
         // Window k spans [hi + k*W, hi + (k+1)*W) on the raw estimate; it is safe to send in
         // [latest possible start + post, earliest possible end - pre).
@@ -332,13 +335,13 @@ export class RateLimiter {
 
   private used(idx: number): number {
     const w = this.windows.get(idx);
-    return w ? w.sent + w.foreign : 0;
+    return w ? w.sent - w.refunded.length + w.foreign : 0;
   }
 
   private windowCount(idx: number): WindowCount {
     let w = this.windows.get(idx);
     if (!w) {
-      w = { sent: 0, foreign: 0, answered: [] };
+      w = { sent: 0, foreign: 0, answered: [], refunded: [] };
       this.windows.set(idx, w);
       // Forget windows long past.
       for (const k of this.windows.keys()) if (k < idx - 2) this.windows.delete(k);
@@ -380,8 +383,13 @@ export class RateLimiter {
     if (!a) return;
     if (a.status === 429) {
       this.counters.throttled++;
-      const until = a.receivedAt + retryAfterMs(a.headers['retry-after'], a.receivedAt) + this.random() * this.retryJitter;
+      const wait = retryAfterMs(a.headers['retry-after'], a.receivedAt);
+      const until = a.receivedAt + wait + this.random() * this.retryJitter;
       if (until > this.blockedUntil) this.blockedUntil = until;
+      // A 429 while the window still had budget is the burst window's (or an injected one): the
+      // server did not count it against the steady window, so its slot is given back.
+      const w = this.limits && p.epoch === this.epoch ? this.windows.get(p.window) : undefined;
+      if (w && wait <= this.burstWindow && w.sent - w.refunded.length + w.foreign <= this.limits!.steadyPerMinute) w.refunded.push(p.seq);
       return;
     }
     if (!this.limits) return;
@@ -391,8 +399,8 @@ export class RateLimiter {
       if (this.mode === 'learning' && ++this.answersWithoutHeaders >= 3) this.mode = 'client-windows';
       return;
     }
-    const rtt = a.receivedAt - p.grantedAt;
-    this.rtt = this.rtt === 0 ? rtt : 0.8 * this.rtt + 0.2 * rtt;
+    this.rtts.push(a.receivedAt - p.grantedAt);
+    if (this.rtts.length > 20) this.rtts.shift();
     const limit = headerInt(a.headers['ratelimit-limit']) ?? this.limits.steadyPerMinute;
     const counted = Math.max(0, limit - remaining);
     // The server answered at some instant in [grantedAt, receivedAt] with `reset` whole seconds left
@@ -425,7 +433,7 @@ export class RateLimiter {
       this.mode = 'server-aligned';
       this.epoch++;
       const carried = wasLearning ? 1 : Math.max(1, this.inFlight + 1);
-      this.windows = new Map([[idx, { sent: carried, foreign: Math.max(0, counted - carried), answered: [], confirmedAt: a.receivedAt }]]);
+      this.windows = new Map([[idx, { sent: carried, foreign: Math.max(0, counted - carried), answered: [], refunded: [], confirmedAt: a.receivedAt }]]);
       return;
     }
     const w = this.windowCount(idx);
@@ -433,12 +441,19 @@ export class RateLimiter {
     let foreign: number;
     if (p.epoch === this.epoch && p.window === idx) {
       const answeredAfter = w.answered.filter((s) => s > p.seq).length;
-      foreign = counted - p.seq - answeredAfter;
+      const refundedBefore = w.refunded.filter((s) => s < p.seq).length;
+      foreign = counted - (p.seq - refundedBefore) - answeredAfter;
       w.answered.push(p.seq);
     } else {
       foreign = counted - w.sent;
     }
     if (foreign > w.foreign) w.foreign = foreign;
+  }
+
+  /** Burst margin: the spread of recent round trips (how far arrivals can bunch), at least the configured one, at most 1 s. */
+  private jitterMargin(): number {
+    if (this.rtts.length < 2) return this.burstMargin;
+    return Math.min(1000, Math.max(this.burstMargin, Math.max(...this.rtts) - Math.min(...this.rtts)));
   }
 
   /** The boundary interval widened by the drift since it was last observed. */

@@ -43,8 +43,9 @@ export const KLAVIYO_LIMITS: LocalLimits = {
 };
 
 /**
- * Faults injected into the event endpoints. Shares are probabilities in [0, 1] drawn per request
- * (after authentication and the rate limiter, so a faulty request still counts against the window).
+ * Faults injected into the event endpoints. Shares are probabilities in [0, 1] drawn per request,
+ * after authentication; 500/503/drops after the rate limiter (they count against the window, as a real
+ * server's would), injected 429s before it (a 429 is never counted).
  */
 export interface Faults {
   /** Share answered 500 before processing. */
@@ -104,7 +105,10 @@ export interface WindowStats {
   /** Epoch ms the window starts at. */
   start: number;
   admitted: number;
+  /** 429s because the window's steady budget was spent. */
   throttled: number;
+  /** 429s because a 1 s burst window was full (counted in the steady window they fell in). */
+  throttledBurst: number;
 }
 
 /** A running local API. */
@@ -137,7 +141,7 @@ class FixedWindows {
   constructor(private readonly origin: number) {}
 
   /** Admits or refuses one request at `now`; `retryAfter` (s) is null when admitted. */
-  take(l: EndpointLimits, now: number): { retryAfter: number | null; remaining: number; reset: number; window: number } {
+  take(l: EndpointLimits, now: number): { retryAfter: number | null; remaining: number; reset: number; window: number; burst?: boolean } {
     const W = l.steadyWindowMs ?? 60_000;
     const B = l.burstWindowMs ?? 1000;
     const si = Math.floor((now - this.origin) / W);
@@ -154,7 +158,7 @@ class FixedWindows {
     if (this.steadyCount >= l.steadyPerMinute) return { retryAfter: reset, remaining: 0, reset, window: si };
     if (this.burstCount >= l.burstPerSecond) {
       const ra = Math.max(1, Math.ceil((this.origin + (bi + 1) * B - now) / 1000));
-      return { retryAfter: ra, remaining: l.steadyPerMinute - this.steadyCount, reset, window: si };
+      return { retryAfter: ra, remaining: l.steadyPerMinute - this.steadyCount, reset, window: si, burst: true };
     }
     this.burstCount++;
     this.steadyCount++;
@@ -258,7 +262,7 @@ export async function startLocalKlaviyo(opts: LocalApiOptions = {}): Promise<Loc
   const windowStat = (l: EndpointLimits, index: number): WindowStats => {
     let s = bulkWindows.get(index);
     if (!s) {
-      s = { index, start: origin + index * (l.steadyWindowMs ?? 60_000), admitted: 0, throttled: 0 };
+      s = { index, start: origin + index * (l.steadyWindowMs ?? 60_000), admitted: 0, throttled: 0, throttledBurst: 0 };
       bulkWindows.set(index, s);
       if (bulkWindows.size > MAX_WINDOW_STATS) bulkWindows.delete(bulkWindows.keys().next().value!);
     }
@@ -339,28 +343,7 @@ export async function startLocalKlaviyo(opts: LocalApiOptions = {}): Promise<Loc
       return fail(res, 415, [apiError(415, 'unsupported_media_type', 'Unsupported media type.', `Unsupported media type "${ctype}" in request.`, { header: 'Content-Type' })]);
     }
 
-    // Rate limits (fixed windows per key and endpoint).
-    const endpointLimits = bulk ? limits.bulk : limits.single;
-    let rlHeaders: Record<string, string> = {};
-    if (endpointLimits) {
-      const wk = `${key}\u0000${bulk ? 'bulk' : 'single'}`;
-      let w = windows.get(wk);
-      if (!w) windows.set(wk, (w = new FixedWindows(origin)));
-      const rl = w.take(endpointLimits, Date.now());
-      const stat = bulk ? windowStat(endpointLimits, rl.window) : undefined;
-      if (rl.retryAfter !== null) {
-        store.counters.throttled++;
-        if (stat) stat.throttled++;
-        await readBody(req, 0);
-        return fail(res, 429, [apiError(429, 'throttled', 'Request was throttled.', `Request was throttled. Expected available in ${rl.retryAfter} second${rl.retryAfter === 1 ? '' : 's'}.`, {})], {
-          'retry-after': String(rl.retryAfter),
-        });
-      }
-      if (stat) stat.admitted++;
-      rlHeaders = { 'ratelimit-limit': String(endpointLimits.steadyPerMinute), 'ratelimit-remaining': String(rl.remaining), 'ratelimit-reset': String(rl.reset) };
-    }
-
-    // Injected 429 bursts.
+    // Injected 429 bursts (before the windows: like any 429, they are not counted).
     if ((faults.burst429 ?? 0) > 0) {
       faults.burst429!--;
       burstLeft = Math.max(burstLeft, 1);
@@ -372,6 +355,30 @@ export async function startLocalKlaviyo(opts: LocalApiOptions = {}): Promise<Loc
       await readBody(req, 0);
       const ra = String(faults.retryAfter ?? 1);
       return fail(res, 429, [apiError(429, 'throttled', 'Request was throttled.', `Request was throttled. Expected available in ${ra} seconds.`, {})], { 'retry-after': ra });
+    }
+
+    // Rate limits (fixed windows per key and endpoint).
+    const endpointLimits = bulk ? limits.bulk : limits.single;
+    let rlHeaders: Record<string, string> = {};
+    if (endpointLimits) {
+      const wk = `${key}\u0000${bulk ? 'bulk' : 'single'}`;
+      let w = windows.get(wk);
+      if (!w) windows.set(wk, (w = new FixedWindows(origin)));
+      const rl = w.take(endpointLimits, Date.now());
+      const stat = bulk ? windowStat(endpointLimits, rl.window) : undefined;
+      if (rl.retryAfter !== null) {
+        store.counters.throttled++;
+        if (stat) {
+          if (rl.burst) stat.throttledBurst++;
+          else stat.throttled++;
+        }
+        await readBody(req, 0);
+        return fail(res, 429, [apiError(429, 'throttled', 'Request was throttled.', `Request was throttled. Expected available in ${rl.retryAfter} second${rl.retryAfter === 1 ? '' : 's'}.`, {})], {
+          'retry-after': String(rl.retryAfter),
+        });
+      }
+      if (stat) stat.admitted++;
+      rlHeaders = { 'ratelimit-limit': String(endpointLimits.steadyPerMinute), 'ratelimit-remaining': String(rl.remaining), 'ratelimit-reset': String(rl.reset) };
     }
 
     const raw = await readBody(req);

@@ -123,6 +123,21 @@ describe('rate limiter on a simulated clock against fixed windows', () => {
     }
   });
 
+  it('stays within both windows when round trips vary widely (50 ms to 2 s, heavy tail)', async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      let x = seed;
+      const rnd = () => (x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+      const phase = 3_000 + Math.floor(rnd() * 57_000);
+      const clock = new FakeClock();
+      const server = new WindowModel(clock.t + phase - 60_000);
+      const limiter = new RateLimiter({ burstPerSecond: 10, steadyPerMinute: 150 }, { clock, random: rnd });
+      await drive({ limiter, clock, server, workers: 4, perWorker: 75, upMs: () => 50 + Math.floor(rnd() ** 3 * 2_000), downMs: 100, horizonMs: 10 * 60_000 });
+      const windows = [...server.counts.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c);
+      expect(server.throttled, `seed ${seed}, phase ${phase}: ${windows}`).toBe(0);
+      expect(windows.slice(1, -1).every((c) => c === 150), `seed ${seed}, phase ${phase}: ${windows}`).toBe(true);
+    }
+  });
+
   it('never lets more than the burst budget arrive in any server second', async () => {
     const clock = new FakeClock();
     const server = new WindowModel(clock.t - 500, 1000, 10);
