@@ -207,7 +207,7 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
 
   const reject = (it: EncodedEvent, detail: string) => result.rejects.push({ event: it.event, reason: 'api_rejected', detail });
 
-  /** Handles a 400/422: true when the batch was dealt with (rejects and re-sends queued). */
+  /** Handles a 400/422: rejects what the pointers name and queues the rest, or splits; throws for request-level errors. */
   const onBadRequest = (batch: BulkBatch, r: SendOutcome): void => {
     const errors = errorsOf(r.body);
     const bad = new Map<number, string>();

@@ -4,7 +4,7 @@
  * request's arrival). The same limiter runs against the real local API in loader-limiter.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, type Clock, type LimiterAnswer } from '../loading/rate-limiter.ts';
+import { RateLimiter, retryAfterMs, type Clock, type LimiterAnswer } from '../loading/rate-limiter.ts';
 import { LoadDeadlineError } from '../loading/errors.ts';
 
 /** A manual clock: timers fire in order as time is advanced. */
@@ -221,5 +221,29 @@ describe('rate limiter on a simulated clock against fixed windows', () => {
     await rest;
     expect(grants.filter((g) => g - start < 1_000)).toHaveLength(2);
     expect(grants.filter((g) => g - start > 50_000)).toHaveLength(1);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date, 1 s when absent or unreadable', () => {
+    const now = Date.parse('2026-03-01T10:00:00Z');
+    expect(retryAfterMs('7', now)).toBe(7_000);
+    expect(retryAfterMs('Sun, 01 Mar 2026 10:00:05 GMT', now)).toBe(5_000);
+    expect(retryAfterMs(undefined, now)).toBe(1_000);
+    expect(retryAfterMs('soon', now)).toBe(1_000);
+  });
+
+  it('reads RateLimit-* headers written as lists with window parameters', async () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter({ burstPerSecond: 10, steadyPerMinute: 150 }, { clock });
+    const p = await limiter.acquire();
+    p.settle({ status: 202, headers: { 'ratelimit-limit': '150, 150;w=60', 'ratelimit-remaining': '120;w=60', 'ratelimit-reset': '30' }, receivedAt: clock.now() + 20 });
+    expect(limiter.stats().mode).toBe('server-aligned');
+    // 29 others counted before us: 120 remain, the next 120 requests go in this window and then it waits.
+    const granted: number[] = [];
+    const all = Promise.all(Array.from({ length: 121 }, () => limiter.acquire().then((q) => granted.push(q.grantedAt))));
+    await clock.advanceTo(clock.t + 29_000);
+    expect(granted).toHaveLength(120);
+    await clock.advanceTo(clock.t + 5_000);
+    await all;
+    expect(granted).toHaveLength(121);
   });
 });
