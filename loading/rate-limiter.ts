@@ -296,6 +296,14 @@ export class RateLimiter {
   private earliest(now: number): { at: number; window: number } | 'answer' {
     let at = Math.max(now, this.blockedUntil);
     if (!this.limits) return { at, window: 0 };
+    if (this.mode === 'server-aligned' && !this.planable(now)) {
+      // The boundary estimate has grown too uncertain to plan around (a long pause, a clock jump):
+      // learn it again from the next answer, one request at a time.
+      this.mode = 'learning';
+      this.boundary = null;
+      this.windows = new Map();
+      this.ownStart = null;
+    }
     if (this.mode === 'learning' && this.probeInFlight) return 'answer';
     const burst = this.limits.burstPerSecond;
     const span = this.burstWindow + this.jitterMargin();
@@ -307,26 +315,35 @@ export class RateLimiter {
     return this.steadySlot(at);
   }
 
+  /** Time kept free before a boundary, ms. */
+  private preGuard(): number {
+    return Math.min(this.steadyWindow / 4, Math.max(this.preBoundary, 1.5 * Math.max(0, ...this.rtts)));
+  }
+
+  /** Whether the boundary is known well enough to leave a safe part in every window. */
+  private planable(now: number): boolean {
+    const b = this.effectiveBoundary(now);
+    return b.hi - b.lo + this.preGuard() + this.postBoundary < this.steadyWindow / 2;
+  }
+
   private steadySlot(from: number): { at: number; window: number } {
     const limit = this.limits!.steadyPerMinute;
     const W = this.steadyWindow;
     if (this.mode === 'server-aligned' && this.boundary) {
       const b = this.effectiveBoundary(from);
-      const pre = Math.min(W / 4, Math.max(this.preBoundary, 1.5 * Math.max(0, ...this.rtts)));
-      if (b.hi - b.lo + pre + this.postBoundary < W / 2) {
-        // Window k spans [hi + k*W, hi + (k+1)*W) on the raw estimate; it is safe to send in
-        // [latest possible start + post, earliest possible end - pre).
-        let idx = Math.floor((from - this.boundary.hi) / W);
-        for (let guard = 0; guard < 1000; guard++, idx++) {
-          const confirmed = this.windows.get(idx)?.confirmedAt;
-          const start = confirmed !== undefined ? Math.min(confirmed, b.hi + idx * W + this.postBoundary) : b.hi + idx * W + this.postBoundary;
-          const end = b.lo + (idx + 1) * W - pre;
-          const t = Math.max(from, start);
-          if (t < end && this.used(idx) < limit) return { at: t, window: idx };
-        }
+      const pre = this.preGuard();
+      // Window k spans [hi + k*W, hi + (k+1)*W) on the raw estimate; it is safe to send in
+      // [latest possible start + post, earliest possible end - pre).
+      let idx = Math.floor((from - this.boundary.hi) / W);
+      for (let guard = 0; guard < 1000; guard++, idx++) {
+        const confirmed = this.windows.get(idx)?.confirmedAt;
+        const start = confirmed !== undefined ? Math.min(confirmed, b.hi + idx * W + this.postBoundary) : b.hi + idx * W + this.postBoundary;
+        const end = b.lo + (idx + 1) * W - pre;
+        const t = Math.max(from, start);
+        if (t < end && this.used(idx) < limit) return { at: t, window: idx };
       }
-      // The boundary is too uncertain to plan around: fall through to client-side windows.
     }
+    // Client-side windows (a server without RateLimit headers, or while learning).
     const start = this.ownStart ?? from;
     let idx = Math.floor((from - start) / W);
     while (this.used(idx) >= limit) idx++;
