@@ -246,4 +246,24 @@ describe('rate limiter on a simulated clock against fixed windows', () => {
     await all;
     expect(granted).toHaveLength(121);
   });
+
+  it('re-learns the window boundary, one probe at a time, when a long pause has made its estimate too uncertain', async () => {
+    const clock = new FakeClock();
+    const server = new WindowModel(clock.t - 30_000);
+    const limiter = new RateLimiter({ burstPerSecond: 10, steadyPerMinute: 150 }, { clock, drift: 1e-3 });
+    await drive({ limiter, clock, server, workers: 2, perWorker: 10, upMs: () => 20, downMs: 20, horizonMs: 60_000 });
+    expect(limiter.stats().mode).toBe('server-aligned');
+    await clock.advanceTo(clock.t + 8 * 3_600_000); // 8 h idle: +-29 s of assumed drift
+    const first = await limiter.acquire();
+    expect(limiter.stats().mode).toBe('learning');
+    let second = false;
+    const next = limiter.acquire().then((p) => ((second = true), p));
+    await clock.advanceTo(clock.t + 5_000);
+    expect(second).toBe(false);
+    first.settle({ ...server.take(clock.now()), receivedAt: clock.now() + 10 });
+    await clock.advanceTo(clock.t + 100);
+    expect(second).toBe(true);
+    expect(limiter.stats()).toMatchObject({ mode: 'server-aligned', throttled: 0 });
+    (await next).settle(null);
+  });
 });
