@@ -54,6 +54,43 @@ export interface BulkBatch {
   body(): string;
 }
 
+/** The wire shape of one event (an entry of `attributes.events.data`), as `encodeEventJson` writes it. */
+export interface WireEvent {
+  type: 'event';
+  attributes: {
+    properties: Record<string, unknown>;
+    time: string;
+    value?: number;
+    value_currency?: string;
+    unique_id: string;
+    backfill?: boolean;
+    metric: { data: { type: 'metric'; attributes: { name: string } } };
+  };
+}
+
+/** The wire shape of one profile entry of a bulk job. */
+export interface WireProfileGroup {
+  type: 'event-bulk-create';
+  attributes: {
+    profile: { data: { type: 'profile'; id?: string; attributes: Omit<ProfileIdentifiers, 'id'> } };
+    events: { data: WireEvent[] };
+  };
+}
+
+/**
+ * The wire form of one event as an object, fields in the order `encodeEventJson` writes them, so that
+ * `JSON.stringify(wireEvent(e, b)) === encodeEventJson(e, b)` (previews and size checks rely on it).
+ */
+export function wireEvent(e: KlaviyoEvent, backfill: boolean): WireEvent {
+  const attributes = { properties: e.properties, time: e.time } as WireEvent['attributes'];
+  if (e.value !== undefined) attributes.value = e.value;
+  if (e.value_currency !== undefined) attributes.value_currency = e.value_currency;
+  attributes.unique_id = e.unique_id;
+  if (backfill) attributes.backfill = true;
+  attributes.metric = { data: { type: 'metric', attributes: { name: e.metric } } };
+  return { type: 'event', attributes };
+}
+
 /** Profile grouping key: the exact identifier set. */
 export function profileKey(p: ProfileIdentifiers): string {
   return `${p.email ?? ''}\u0000${p.phone_number ?? ''}\u0000${p.external_id ?? ''}\u0000${p.id ?? ''}`;

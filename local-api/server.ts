@@ -56,10 +56,14 @@ export interface Faults {
   drop?: number;
   /** Share whose events are stored and whose connection is then cut: the client cannot know they were. */
   dropAfterAccept?: number;
-  /** Share of answers delayed by `slowMs` after processing (a client timing out has been stored). */
+  /** Share of requests held `slowMs` before processing (a slow server; a client that gives up meanwhile may find its events stored later). Default: all when `slowMs` is set. */
   slow?: number;
-  /** Delay of slow answers, ms. Default 2,000. */
+  /** Delay of slow requests, ms. Default 2,000. */
   slowMs?: number;
+  /** Share of requests stored and then answered only after `lateAnswerMs` (a client timing out has been stored). */
+  lateAnswer?: number;
+  /** Delay of late answers, ms. Default 2,000. */
+  lateAnswerMs?: number;
   /** Share of requests that start a burst of `burstLength` 429 answers. */
   throttleBurst?: number;
   /** Consecutive 429s in an injected burst. Default 5. */
@@ -179,7 +183,7 @@ function seeded(seed: number): () => number {
 }
 
 const FAULT_KEYS: (keyof Faults)[] = [
-  'error500', 'error503', 'drop', 'dropAfterAccept', 'slow', 'slowMs', 'throttleBurst', 'burstLength', 'burst429', 'retryAfter', 'omitPointers', 'errorsPerAnswer', 'seed',
+  'error500', 'error503', 'drop', 'dropAfterAccept', 'slow', 'slowMs', 'lateAnswer', 'lateAnswerMs', 'throttleBurst', 'burstLength', 'burst429', 'retryAfter', 'omitPointers', 'errorsPerAnswer', 'seed',
 ];
 
 /** Checks a faults object (from a flag or over HTTP). @throws Error naming the bad field. */
@@ -191,7 +195,7 @@ export function checkFaults(f: unknown): Faults {
     if (k === 'omitPointers') {
       if (typeof v !== 'boolean') throw new Error('omitPointers must be true or false');
     } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${k} must be a number >= 0`);
-    else if (['error500', 'error503', 'drop', 'dropAfterAccept', 'slow', 'throttleBurst'].includes(k) && v > 1) throw new Error(`${k} is a share and must be between 0 and 1`);
+    else if (['error500', 'error503', 'drop', 'dropAfterAccept', 'slow', 'lateAnswer', 'throttleBurst'].includes(k) && v > 1) throw new Error(`${k} is a share and must be between 0 and 1`);
     (out as Record<string, unknown>)[k] = v;
   }
   const shares = (out.error500 ?? 0) + (out.error503 ?? 0) + (out.drop ?? 0) + (out.dropAfterAccept ?? 0);
@@ -385,6 +389,8 @@ export async function startLocalKlaviyo(opts: LocalApiOptions = {}): Promise<Loc
     if (raw === null) {
       return fail(res, 413, [apiError(413, 'payload_too_large', 'Payload too large.', `The request body exceeds ${maxBody} bytes.`, {})], rlHeaders);
     }
+    const slowShare = faults.slow ?? (faults.slowMs ? 1 : 0);
+    if (slowShare > 0 && (slowShare >= 1 || dice() < slowShare)) await new Promise((r) => setTimeout(r, faults.slowMs ?? 2000));
     const roll = dice();
     const p500 = faults.error500 ?? 0;
     const p503 = p500 + (faults.error503 ?? 0);
@@ -428,7 +434,7 @@ export async function startLocalKlaviyo(opts: LocalApiOptions = {}): Promise<Loc
       req.socket.destroy();
       return;
     }
-    if (faults.slow && dice() < faults.slow) await new Promise((r) => setTimeout(r, faults.slowMs ?? 2000));
+    if (faults.lateAnswer && dice() < faults.lateAnswer) await new Promise((r) => setTimeout(r, faults.lateAnswerMs ?? 2000));
     store.counters.accepted_requests++;
     res.writeHead(202, { 'content-length': '0', ...rlHeaders });
     res.end();

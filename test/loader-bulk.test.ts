@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { buildBatches, encodeEvents, packBatches, BULK_LIMITS, ENVELOPE_BYTES } from '../loading/bulk.ts';
+import { buildBatches, encodeEventJson, encodeEvents, packBatches, wireEvent, BULK_LIMITS, ENVELOPE_BYTES } from '../loading/bulk.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
 import { validateBulkBody } from '../local-api/validate.ts';
 
@@ -66,6 +66,12 @@ describe('bulk request building', () => {
     });
     // The local API (Klaviyo's rules) accepts the body as built.
     expect(validateBulkBody(parsed, { nowMs: Date.now(), revision: '2026-07-15' }).errors).toEqual([]);
+  });
+
+  it('writes each event exactly as its object form serialises (previews and size checks rely on it)', () => {
+    for (const e of [ev(1), ev(2, { value: undefined, value_currency: undefined }), ev(3, { properties: { 'quote"d': ['a', { b: null }], n: 2 ** 60 } })]) {
+      for (const backfill of [false, true]) expect(encodeEventJson(e, backfill)).toBe(JSON.stringify(wireEvent(e, backfill)));
+    }
   });
 
   it('sets backfill: true on every event when asked, and only then', () => {

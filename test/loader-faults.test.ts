@@ -1,8 +1,8 @@
 /**
  * No event lost, none doubled, under faults: 100,000 events (DWH_IMPORT_FAULT_EVENTS overrides the
  * count) loaded page by page through the real SDK sender into the real local API over HTTP while it
- * answers 10% 5xx, cuts 5% of connections (half before, half after storing the events), answers some
- * requests slowly past the client's timeout, and throws bursts of 429s. One page is loaded twice, as an
+ * answers 10% 5xx, cuts 5% of connections (half before, half after storing the events), holds some
+ * requests or their answers past the client's timeout, and throws bursts of 429s. One page is loaded twice, as an
  * activity retried after its deadline would. The server must end with exactly the generated events,
  * each once, with their content.
  */
@@ -24,7 +24,7 @@ beforeAll(async () => {
     apiKeys: [KEY],
     // The windows are switched off here to keep the test fast; loader-limiter.test.ts runs real windows.
     limits: { bulk: null, single: null },
-    faults: { error500: 0.05, error503: 0.05, drop: 0.025, dropAfterAccept: 0.025, slow: 0.02, slowMs: 1_200, throttleBurst: 0.02, burstLength: 3, retryAfter: 1, seed: 20_240_501 },
+    faults: { error500: 0.05, error503: 0.05, drop: 0.025, dropAfterAccept: 0.025, slow: 0.02, slowMs: 1_200, lateAnswer: 0.02, lateAnswerMs: 1_200, throttleBurst: 0.02, burstLength: 3, retryAfter: 1, seed: 20_240_501 },
   });
 });
 afterAll(() => api?.close());

@@ -32,8 +32,10 @@ export function register(program: Command): void {
     .option('--fail-503 <share>', 'share answered 503', share('--fail-503'))
     .option('--drop <share>', 'share whose connection is cut before processing', share('--drop'))
     .option('--drop-after-accept <share>', 'share stored and then cut (the client cannot know)', share('--drop-after-accept'))
-    .option('--slow <share>', 'share of answers delayed by --slow-ms', share('--slow'))
-    .option('--slow-ms <ms>', 'delay of slow answers', count)
+    .option('--slow <share>', 'share of requests held --slow-ms before processing (default all when --slow-ms is given)', share('--slow'))
+    .option('--slow-ms <ms>', 'delay of slow requests (default 2000)', count)
+    .option('--late-answer <share>', 'share stored and then answered after --late-answer-ms', share('--late-answer'))
+    .option('--late-answer-ms <ms>', 'delay of late answers (default 2000)', count)
     .option('--throttle-burst <share>', 'share of requests that start a burst of 429s', share('--throttle-burst'))
     .option('--burst-length <n>', '429s per injected burst (default 5)', count)
     .option('--omit-pointers', '400 answers without source.pointer')
@@ -54,6 +56,8 @@ export function register(program: Command): void {
         dropAfterAccept: opts.dropAfterAccept,
         slow: opts.slow,
         slowMs: opts.slowMs,
+        lateAnswer: opts.lateAnswer,
+        lateAnswerMs: opts.lateAnswerMs,
         throttleBurst: opts.throttleBurst,
         burstLength: opts.burstLength,
         omitPointers: opts.omitPointers,
