@@ -20,7 +20,8 @@ export class KlaviyoAuthError extends Error {
 
 /**
  * The request as a whole was refused for a reason no event is to blame for (a header, the revision, an
- * unknown endpoint, a body that is not JSON), or every event tried alone was refused without a pointer.
+ * unknown endpoint, a body that is not JSON), or every event tried alone (10 or more) was refused without
+ * a pointer while none was accepted.
  * `retryable` is false when sending again cannot help.
  */
 export class KlaviyoRequestError extends Error {

@@ -119,8 +119,12 @@ const ITEM_POINTER = /^\/data\/attributes\/events-bulk-create\/data\/(\d+)(?:\/(
 const EVENT_SUB = /^attributes\/events\/data\/(\d+)(?:\/(.*))?$/;
 const PROFILE_SUB = /^attributes\/profile(?:\/(.*))?$/;
 const LIST_POINTER = /^\/data\/attributes\/events-bulk-create\/data\/?$/;
-/** Isolated events refused without a pointer, with nothing accepted, before the loader suspects the request itself. */
-const SUSPECT_AFTER = 3;
+/**
+ * Events refused alone without a pointer, with nothing of the page accepted, after which the loader takes
+ * the refusal for a problem of the request or the account rather than of the events (the same threshold
+ * as the sync activity's "whole page refused" rule): it stops instead of bisecting the rest.
+ */
+const SUSPECT_AFTER = 10;
 
 /** `attributes/time` -> `time`; `data/attributes/email` -> `email`. */
 function fieldOf(rest: string | undefined): string {
@@ -265,7 +269,7 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
           `Klaviyo refused each of ${isolatedWithoutPointer} events sent alone (HTTP ${r.status}) without naming a field, and accepted none: ` +
             `this looks like a problem of the request or the account, not of the events: ${errorDetail(r.body) || 'no detail'}`,
           r.status,
-          true,
+          false,
         );
       }
       reject(batch.items[0], `HTTP ${r.status}: ${errorDetail(r.body) || 'no detail'}`);

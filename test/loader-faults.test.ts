@@ -1,6 +1,6 @@
 /**
  * No event lost, none doubled, under faults: 100,000 events (DWH_IMPORT_FAULT_EVENTS overrides the
- * count) loaded page by page through the real SDK sender into the real local API over HTTP while it
+ * count) loaded page by page (requests of 250 events, so that each fault has hundreds of chances) through the real SDK sender into the real local API over HTTP while it
  * answers 10% 5xx, cuts 5% of connections (half before, half after storing the events), holds some
  * requests or their answers past the client's timeout, and throws bursts of 429s. One page is loaded twice, as an
  * activity retried after its deadline would. The server must end with exactly the generated events,
@@ -24,7 +24,7 @@ beforeAll(async () => {
     apiKeys: [KEY],
     // The windows are switched off here to keep the test fast; loader-limiter.test.ts runs real windows.
     limits: { bulk: null, single: null },
-    faults: { error500: 0.05, error503: 0.05, drop: 0.025, dropAfterAccept: 0.025, slow: 0.02, slowMs: 1_200, lateAnswer: 0.02, lateAnswerMs: 1_200, throttleBurst: 0.02, burstLength: 3, retryAfter: 1, seed: 20_240_501 },
+    faults: { error500: 0.05, error503: 0.05, drop: 0.025, dropAfterAccept: 0.025, slow: 0.02, slowMs: 1_200, lateAnswer: 0.02, lateAnswerMs: 1_200, throttleBurst: 0.02, burstLength: 3, burst429: 2, retryAfter: 1, seed: 20_240_501 },
   });
 });
 afterAll(() => api?.close());
@@ -62,11 +62,11 @@ describe('loading under faults', () => {
     let next = 0;
     await Promise.all(
       [0, 1].map(async () => {
-        for (let p = next++; p < pages.length; p = next++) add(await loadEvents(pages[p], { sender, limiter, backfill: false, baseBackoffMs: 20, maxBackoffMs: 300 }));
+        for (let p = next++; p < pages.length; p = next++) add(await loadEvents(pages[p], { sender, limiter, backfill: false, baseBackoffMs: 20, maxBackoffMs: 300, maxEvents: 250 }));
       }),
     );
     // An activity retried after its deadline sends a whole page again.
-    const replay = await loadEvents(pages[3], { sender, limiter, backfill: false, baseBackoffMs: 20, maxBackoffMs: 300 });
+    const replay = await loadEvents(pages[3], { sender, limiter, backfill: false, baseBackoffMs: 20, maxBackoffMs: 300, maxEvents: 250 });
     expect(replay.accepted).toBe(pages[3].length);
 
     expect(totals.accepted).toBe(N);

@@ -153,6 +153,16 @@ describe('loader against the local Klaviyo API', () => {
     }
   });
 
+  it('stops (not retryable) when every event sent alone is refused without a pointer and none is accepted', async () => {
+    api.setFaults({ omitPointers: true });
+    const allBad = range(40).map((e) => ({ ...e, time: '2101-01-01T00:00:00Z' }));
+    const e = (await loadEvents(allBad, opts()).catch((x) => x)) as KlaviyoRequestError;
+    expect(e).toBeInstanceOf(KlaviyoRequestError);
+    expect(e.retryable).toBe(false);
+    expect(e.message).toMatch(/refused each of 10 events sent alone \(HTTP 400\) without naming a field, and accepted none: .*one year in the future/);
+    expect(api.store.events).toHaveLength(0);
+  });
+
   it('fails (not retryable) on 404 from a wrong base URL', async () => {
     const e = (await loadEvents(range(3), opts({ sender: sdkSender({ apiKey: KEY, baseUrl: `${api.url}/wrong` }) })).catch((x) => x)) as KlaviyoRequestError;
     expect(e).toBeInstanceOf(KlaviyoRequestError);
