@@ -15,7 +15,7 @@ import { fractionDigits, readStart, settleBound, userTimeLiteral } from '../incr
 import { compareCursor, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
 import { eventFingerprint, rejectFingerprint } from '../incremental/ledger.ts';
 import { cursorOf, type EventRange } from '../incremental/sql.ts';
-import { loadEvents, KlaviyoAuthError, LoadDeadlineError } from '../loading/loader.ts';
+import { loadEvents, KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError } from '../loading/loader.ts';
 import { limiterFor, type RateLimits } from '../loading/rate-limiter.ts';
 import { compileMapper, MappingError } from '../mapping/map-row.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
@@ -322,6 +322,7 @@ export function createSyncActivities(deps: ActivityDeps) {
             });
           } catch (e) {
             if (e instanceof KlaviyoAuthError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+            if (e instanceof KlaviyoRequestError) throw ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: !e.retryable });
             if (e instanceof LoadDeadlineError) throw ApplicationFailure.retryable(e.message, e.name);
             throw e;
           }

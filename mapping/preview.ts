@@ -70,6 +70,6 @@ export function previewRows(mapper: RowMapper, columns: readonly SourceColumn[],
     requests: batching.batches.length,
     bytes: batching.batches.reduce((n, b) => n + b.bytes, 0),
     duplicates: batching.duplicates.length,
-    bodies: batching.batches.map((b) => b.body),
+    bodies: batching.batches.map((b) => JSON.parse(b.body())),
   };
 }

@@ -72,11 +72,11 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
 }
 
 describe('loadPage commit rules', () => {
-  it('Klaviyo refusing every event of a page (>= 10) stops the run: no rejects recorded, watermark unmoved', async () => {
+  it('Klaviyo refusing the request itself (a 400 on the revision header) stops the run: no rejects recorded, watermark unmoved', async () => {
     const f = await failure(env().run(activities(refuserUrl).loadPage, page('refused')));
-    expect(f.type).toBe('KlaviyoRejectedPage');
+    expect(f.type).toBe('KlaviyoRequestError');
     expect(f.nonRetryable).toBe(true);
-    expect(f.message).toMatch(/refused all 12 events .*revision 2026-07-15 is not enabled/);
+    expect(f.message).toMatch(/refused the bulk request as a whole \(HTTP 400\): revision 2026-07-15 is not enabled for this account \(header revision\)/);
     expect(state.getWatermark('refused')).toBeNull();
     expect(state.listRejects('refused')).toEqual([]);
   });

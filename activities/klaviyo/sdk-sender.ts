@@ -1,14 +1,22 @@
 /**
- * Sends bulk jobs through the official `klaviyo-api` SDK (`EventsApi.bulkCreateEvents`), with the SDK's
+ * Sends bulk jobs through the official `klaviyo-api` SDK (`EventsApi.bulkCreateEvents`) with the SDK's
  * own retry turned off: one call = one HTTP attempt. The loader (`loading/loader.ts`) owns retries,
  * pacing and the handling of partial failures.
+ *
+ * The request body is the one `loading/bulk.ts` assembled (each event serialised once, its size known
+ * exactly), handed to the SDK's session as bytes. The SDK's own model serialisation (`ObjectSerializer`
+ * over camelCase models, then axios' JSON.stringify) would serialise every event twice more and cost
+ * more CPU than the rest of the loader (see README "Loading into Klaviyo" for the figures and
+ * `npm run bench:load -- --sender sdk-model` to reproduce them), and the bytes measured for the 5 MB
+ * limit would no longer be the bytes sent. The SDK still supplies the endpoint, the revision, the
+ * user agent and the Authorization header (`ApiKeySession.applyToRequest`), and axios the transport.
  */
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import * as klaviyo from 'klaviyo-api';
-import type { BulkBatch, WireBulkJob } from '../../loading/bulk.ts';
+import type { BulkBatch } from '../../loading/bulk.ts';
 import type { BulkSender, SendOutcome } from '../../loading/loader.ts';
 
 /** Klaviyo API revision sent with every request (the one the SDK 23.0.0 was generated for). */
@@ -20,105 +28,103 @@ export interface KlaviyoTarget {
   apiKey: string;
   /** `https://a.klaviyo.com` or a local compatible API, e.g. `http://127.0.0.1:8765`. */
   baseUrl: string;
-  /** Per-request timeout in milliseconds. Default 60,000. */
+  /** Per-request timeout in milliseconds (no answer within it = a retryable failure). Default 60,000. */
   timeoutMs?: number;
 }
 
-/** A short, non-reversible identifier of an API key (for rate-limiter keys and logs). */
-export function accountIdOf(apiKey: string): string {
-  return createHash('sha256').update(apiKey).digest('hex').slice(0, 12);
+/**
+ * A short, non-reversible identifier of an account (a hash of the key and the base URL), used to key the
+ * shared rate limiter. Never the key itself.
+ */
+export function accountIdOf(apiKey: string, baseUrl = 'https://a.klaviyo.com'): string {
+  return createHash('sha256').update(`${baseUrl.replace(/\/+$/, '')}\u0000${apiKey}`).digest('hex').slice(0, 12);
 }
 
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
-/** An SDK session that authenticates, sets timeouts and makes exactly one attempt per call. */
-class SingleAttemptSession implements klaviyo.Session {
+/** Stands in for the model the SDK would serialise; the body is supplied as bytes by the session. */
+const PRE_ENCODED = { data: undefined } as unknown as klaviyo.EventsBulkCreateJob;
+
+/**
+ * The SDK's API-key session (it sets Authorization, revision and User-Agent), making exactly one attempt
+ * per call, with a timeout, keep-alive agents, every status returned to the caller, and (when given) a
+ * pre-encoded JSON body.
+ */
+export class SingleAttemptSession extends klaviyo.ApiKeySession {
   constructor(
-    private readonly apiKey: string,
+    apiKey: string,
     private readonly timeoutMs: number,
-  ) {}
-  applyToRequest(config: AxiosRequestConfig): void {
-    config.headers = { ...(config.headers ?? {}), Authorization: `Klaviyo-API-Key ${this.apiKey}`, revision: KLAVIYO_REVISION };
+    private readonly body?: Buffer,
+    private readonly signal?: AbortSignal,
+  ) {
+    super(apiKey);
+  }
+  override applyToRequest(config: AxiosRequestConfig): void {
+    config.headers = { ...(config.headers ?? {}) };
+    super.applyToRequest(config);
+    config.headers.revision = KLAVIYO_REVISION;
+    if (this.body) {
+      config.data = this.body;
+      config.headers['Content-Type'] = 'application/vnd.api+json';
+      config.transformRequest = [(d: unknown) => d];
+    }
     config.timeout = this.timeoutMs;
     config.httpAgent = httpAgent;
     config.httpsAgent = httpsAgent;
     config.maxBodyLength = Infinity;
     config.maxContentLength = Infinity;
+    config.maxRedirects = 0;
+    if (this.signal) config.signal = this.signal;
     config.validateStatus = () => true; // every answer is returned and classified by the loader
   }
-  async requestWithRetry(config: AxiosRequestConfig): Promise<AxiosResponse> {
+  override async requestWithRetry(config: AxiosRequestConfig): Promise<AxiosResponse> {
     return axios(config);
   }
-  refreshAndRetry(): boolean {
-    return false;
-  }
-}
-
-function toModel(body: WireBulkJob): klaviyo.EventsBulkCreateJob {
-  return {
-    data: {
-      type: 'event-bulk-create-job',
-      attributes: {
-        eventsBulkCreate: {
-          data: body.data.attributes['events-bulk-create'].data.map((g) => ({
-            type: 'event-bulk-create',
-            attributes: {
-              profile: {
-                data: {
-                  type: 'profile',
-                  id: g.attributes.profile.data.id,
-                  attributes: {
-                    email: g.attributes.profile.data.attributes.email,
-                    phoneNumber: g.attributes.profile.data.attributes.phone_number,
-                    externalId: g.attributes.profile.data.attributes.external_id,
-                  },
-                },
-              },
-              events: {
-                data: g.attributes.events.data.map((e) => ({
-                  type: 'event',
-                  attributes: {
-                    properties: e.attributes.properties,
-                    time: e.attributes.time as unknown as Date, // the SDK passes strings through unchanged
-                    value: e.attributes.value,
-                    valueCurrency: e.attributes.value_currency,
-                    uniqueId: e.attributes.unique_id,
-                    backfill: e.attributes.backfill,
-                    metric: { data: { type: 'metric', attributes: { name: e.attributes.metric.data.attributes.name } } },
-                  },
-                })),
-              },
-            },
-          })),
-        },
-      },
-    },
-  } as klaviyo.EventsBulkCreateJob;
 }
 
 /** Creates a `BulkSender` that posts through the SDK. */
 export function sdkSender(target: KlaviyoTarget): BulkSender {
-  const api = new klaviyo.EventsApi(new SingleAttemptSession(target.apiKey, target.timeoutMs ?? 60_000) as unknown as klaviyo.ApiKeySession);
-  api.basePath = target.baseUrl.replace(/\/+$/, '');
+  const basePath = target.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = target.timeoutMs ?? 60_000;
+  const scrub = (s: string) => (target.apiKey ? s.split(target.apiKey).join('<api key>') : s);
   return {
-    accountId: accountIdOf(target.apiKey),
-    async send(batch: BulkBatch): Promise<SendOutcome> {
+    accountId: accountIdOf(target.apiKey, basePath),
+    async send(batch: BulkBatch, opts?: { signal?: AbortSignal }): Promise<SendOutcome> {
+      const api = new klaviyo.EventsApi(new SingleAttemptSession(target.apiKey, timeoutMs, Buffer.from(batch.body(), 'utf8'), opts?.signal));
+      api.basePath = basePath;
       try {
-        const { response } = await api.bulkCreateEvents(toModel(batch.body));
-        return { status: response.status, headers: lowerHeaders(response.headers), body: response.data };
+        const { response } = await api.bulkCreateEvents(PRE_ENCODED);
+        return { status: response.status, headers: lowerHeaders(response.headers), body: scrubBody(response.data, scrub) };
       } catch (e) {
         const err = e as { code?: string; message?: string };
-        return { status: 0, headers: {}, body: undefined, networkError: `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}` };
+        return { status: 0, headers: {}, body: undefined, networkError: scrub(`${err.code ?? 'ERROR'}: ${err.message ?? String(e)}`) };
       }
     },
   };
 }
 
-function lowerHeaders(h: unknown): Record<string, string> {
+/** Parses a JSON body (axios already does for JSON content types) and removes the key if an echo holds it. */
+function scrubBody(data: unknown, scrub: (s: string) => string): unknown {
+  if (data === undefined || data === null || data === '') return undefined;
+  if (typeof data === 'string') {
+    try {
+      return JSON.parse(scrub(data));
+    } catch {
+      return scrub(data);
+    }
+  }
+  const text = JSON.stringify(data);
+  const clean = scrub(text);
+  return clean === text ? data : JSON.parse(clean);
+}
+
+/** Header map with lower-case names and string values. */
+export function lowerHeaders(h: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  if (h && typeof h === 'object') {
-    for (const [k, v] of Object.entries(h as Record<string, unknown>)) if (v !== undefined) out[k.toLowerCase()] = String(v);
+  const src = h && typeof (h as { toJSON?: unknown }).toJSON === 'function' ? (h as { toJSON(): object }).toJSON() : h;
+  if (src && typeof src === 'object') {
+    for (const [k, v] of Object.entries(src as Record<string, unknown>)) if (v !== undefined && v !== null) out[k.toLowerCase()] = String(v);
   }
   return out;
 }
