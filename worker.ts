@@ -3,12 +3,17 @@
  * `dwh-import worker` (or `node --import tsx worker.ts`); configuration comes from the environment
  * (see config/env.ts) and the connection file.
  */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir } from './devenv/temporal-cli.ts';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createSyncActivities } from './activities/sync.ts';
 import { closeIdleReaders } from './activities/connect.ts';
 import { StateStore } from './activities/state/store.ts';
-import type { KlaviyoTarget } from './activities/klaviyo/sdk-sender.ts';
+import type { KlaviyoTarget } from './activities/klaviyo/target.ts';
 import type { ConnectionConfig } from './config/types.ts';
 import { temporalConnectionOptions, type TemporalSettings } from './config/env.ts';
 import { BULK_EVENTS_LIMITS, type RateLimits } from './loading/rate-limiter.ts';
@@ -43,6 +48,42 @@ export function bundleWorkflows(logger: Logger = new DefaultLogger('WARN')): Pro
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
+const REPO = dirname(fileURLToPath(import.meta.url));
+
+/** Hash of every source file the workflow bundle can contain (our .ts files and the SDK version). */
+function sourceHash(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.name.startsWith('.') || ['node_modules', 'test', 'scripts', 'bench'].includes(e.name)) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) h.update(p.slice(REPO.length)).update(readFileSync(p));
+    }
+  };
+  walk(REPO);
+  h.update(JSON.parse(readFileSync(join(REPO, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8')).version);
+  return h.digest('hex').slice(0, 20);
+}
+
+/**
+ * The workflow bundle as a file, built once per source version into the cache folder
+ * (`~/.cache/dwh-import/workflow-bundles/<hash>.js`). The build runs in a child process so the
+ * bundler's few hundred MB never count in the worker's own memory.
+ * @throws Error with the bundler's output when the build fails.
+ */
+export function workflowBundlePath(): string {
+  const dir = join(cacheDir(), 'workflow-bundles');
+  const file = join(dir, `${sourceHash()}.js`);
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--write-bundle', tmp], { encoding: 'utf8', cwd: REPO });
+  if (r.status !== 0) throw new Error(`bundling the workflow code failed:\n${r.stderr || r.stdout}`);
+  renameSync(tmp, file);
+  return file;
+}
+
 /** A created worker and the resources to release after it stops. */
 export interface RunningWorker {
   worker: Worker;
@@ -64,7 +105,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
     connection,
     namespace: opts.temporal.namespace,
     taskQueue: opts.temporal.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: opts.workflowBundle ?? { codePath: workflowBundlePath() },
     activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentPages ?? 4,
     interceptors: {
@@ -82,4 +123,10 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorker> 
       await connection.close();
     },
   };
+}
+
+// `node --import tsx worker.ts --write-bundle <file>`: the child process of `workflowBundlePath`.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--write-bundle') {
+  const bundle = await bundleWorkflows();
+  writeFileSync(process.argv[3], bundle.code);
 }

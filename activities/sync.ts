@@ -20,7 +20,8 @@ import { limiterFor, type RateLimits } from '../loading/rate-limiter.ts';
 import { compileMapper, MappingError } from '../mapping/map-row.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
 import { openReader } from './connect.ts';
-import { sdkSender, type KlaviyoTarget } from './klaviyo/sdk-sender.ts';
+import { senderFor } from './klaviyo/http-sender.ts';
+import type { KlaviyoTarget } from './klaviyo/target.ts';
 import type { StateStore, RejectRecord } from './state/store.ts';
 import type { Counts, EventRangeLiterals, PageInput, PageResult, PrepareInput, PrepareResult } from './types.ts';
 import { SourceError, type ColumnKind, type SourceColumn, type WarehouseReader } from './warehouse/types.ts';
@@ -116,7 +117,7 @@ function eventRangeOf(resolved: Resolved, r: EventRangeLiterals | undefined): Ev
 
 /** Builds the activity functions around the worker's dependencies. */
 export function createSyncActivities(deps: ActivityDeps) {
-  const sender = sdkSender(deps.klaviyo);
+  const sender = senderFor(deps.klaviyo);
   const limiter = limiterFor(sender.accountId, deps.rateLimits);
   async function withReader<T>(fn: (r: WarehouseReader) => Promise<T>): Promise<T> {
     const reader = await openReader(deps.connection).catch(nonRetryable);
@@ -375,7 +376,7 @@ export function createSyncActivities(deps: ActivityDeps) {
             warnings,
             last: resume,
             watermark,
-            done: page.rows.length < sync.options.page_size,
+            done: page.more === undefined ? page.rows.length < sync.options.page_size : !page.more,
             requests: load.requests,
             throttled: load.throttled,
             retries: load.retries,

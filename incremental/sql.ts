@@ -64,6 +64,10 @@ export function splitTableRef(ref: string): { name: string; quoted: boolean }[] 
   return parts;
 }
 
+/**
+ * Rows after `after` in cursor order. Written with the change column's range first
+ * (`chg >= t AND (chg > t OR key > k)`) so that warehouses can prune by it (zone maps, micro-partitions).
+ */
 function cursorPredicate(d: SqlDialect, req: PageRequest, after: Cursor, params: string[]): string {
   const chg = d.quoteIdent(req.change.name);
   const t = d.param(req.change.sqlType);
@@ -78,10 +82,27 @@ function cursorPredicate(d: SqlDialect, req: PageRequest, after: Cursor, params:
   const key = d.quoteIdent(req.tieBreaker.name);
   if (after.key === null) {
     params.push(after.ts, after.ts);
-    return `(${chg} > ${t} OR (${chg} = ${t} AND ${key} IS NOT NULL))`;
+    return `${chg} >= ${t} AND (${chg} > ${t} OR ${key} IS NOT NULL)`;
   }
   params.push(after.ts, after.ts, after.key);
-  return `(${chg} > ${t} OR (${chg} = ${t} AND ${key} > ${d.param(req.tieBreaker.sqlType)}))`;
+  return `${chg} >= ${t} AND (${chg} > ${t} OR ${key} > ${d.param(req.tieBreaker.sqlType)})`;
+}
+
+/** Rows at or before `last` in cursor order (NULL keys sort first within a timestamp). */
+function uptoPredicate(d: SqlDialect, req: PageRequest, last: Cursor, params: string[]): string {
+  const chg = d.quoteIdent(req.change.name);
+  const t = d.param(req.change.sqlType);
+  if (!req.tieBreaker) {
+    params.push(last.ts);
+    return `${chg} <= ${t}`;
+  }
+  const key = d.quoteIdent(req.tieBreaker.name);
+  if (last.key === null) {
+    params.push(last.ts, last.ts);
+    return `${chg} <= ${t} AND (${chg} < ${t} OR ${key} IS NULL)`;
+  }
+  params.push(last.ts, last.ts, last.key);
+  return `${chg} <= ${t} AND (${chg} < ${t} OR ${key} IS NULL OR ${key} <= ${d.param(req.tieBreaker.sqlType)})`;
 }
 
 function selectList(d: SqlDialect, cols: SourceColumn[]): string {
@@ -146,26 +167,6 @@ export function countQuery(d: SqlDialect, req: CountRequest): BoundSql {
   return { sql: `SELECT COUNT(*) AS n FROM ${d.quoteTable(req.table)} WHERE ${pageWhere(d, req, params)}`, params };
 }
 
-/**
- * Every row sharing the given cursor value: the rest of the group a full page ended in, so that a
- * page never splits rows with an identical cursor (equal timestamps in group mode, equal or NULL keys).
- */
-export function groupQuery(d: SqlDialect, req: PageRequest, last: Cursor): BoundSql {
-  const params: string[] = [last.ts];
-  const chg = d.quoteIdent(req.change.name);
-  const where = [`${chg} = ${d.param(req.change.sqlType)}`];
-  if (req.tieBreaker) {
-    const key = d.quoteIdent(req.tieBreaker.name);
-    if (last.key === null) where.push(`${key} IS NULL`);
-    else {
-      where.push(`${key} = ${d.param(req.tieBreaker.sqlType)}`);
-      params.push(last.key);
-    }
-  }
-  where.push(...eventRangePredicates(d, req.eventRange, params));
-  return { sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where.join(' AND ')}`, params };
-}
-
 /** What a NULL-change-timestamp query asks for (see `WarehouseReader.readNullChange`). */
 export interface NullChangeRequest {
   table: string;
@@ -200,26 +201,49 @@ export function cursorOf(row: readonly unknown[], changeIdx: number, keyIdx: num
 }
 
 /**
- * Reads one keyset page through `exec` and completes it when it came back full: the trailing rows that
- * share the last row's cursor are replaced by the whole group (`groupQuery`), so no group of identical
- * cursor values is ever split across pages. The returned page may hold more than `req.limit` rows.
+ * The first step of a page: only the cursor columns of the next `limit` rows (cheap even over a view
+ * whose other columns are expensive to compute, since the warehouse prunes unused projections).
+ */
+export function pageBoundsQuery(d: SqlDialect, req: PageRequest): BoundSql {
+  const cursorColumns = req.tieBreaker ? [req.change, req.tieBreaker] : [req.change];
+  return pageQuery(d, { ...req, columns: cursorColumns });
+}
+
+/**
+ * The second step of a page: every row with `after` < cursor <= `last`, in cursor order, without a
+ * limit. It holds the whole group of rows sharing the last cursor value, so a page never splits rows
+ * with an identical cursor (equal timestamps in group mode, equal or NULL keys).
+ */
+export function pageRangeQuery(d: SqlDialect, req: PageRequest, last: Cursor): BoundSql {
+  const params: string[] = [];
+  const chg = d.quoteIdent(req.change.name);
+  const where = `${pageWhere(d, req, params)} AND ${uptoPredicate(d, req, last, params)}`;
+  const order = req.tieBreaker ? `${chg}, ${d.quoteIdent(req.tieBreaker.name)} NULLS FIRST` : chg;
+  return { sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where} ORDER BY ${order}`, params };
+}
+
+/** A page of rows and whether more rows may follow it up to the run's bound. */
+export interface KeysetPage<R> {
+  rows: R[];
+  /** False when the page reached the end (fewer than `limit` rows were left). */
+  more: boolean;
+}
+
+/**
+ * Reads one keyset page through `exec`, in two steps: `pageBoundsQuery` finds the cursor of the
+ * `limit`-th next row (reading the cursor columns only), then `pageRangeQuery` reads the full rows up
+ * to and including it. The page may hold more than `limit` rows (the rest of a group of identical
+ * cursor values, or rows inserted between the two steps), never fewer unless the end was reached.
  */
 export async function readKeysetPage<R extends readonly unknown[]>(
   d: SqlDialect,
   req: PageRequest,
-  exec: (q: BoundSql) => Promise<R[]>,
-): Promise<R[]> {
-  const rows = await exec(pageQuery(d, req));
-  if (rows.length < req.limit || rows.length === 0) return rows;
-  const changeIdx = req.columns.findIndex((c) => c.name === req.change.name);
-  const keyIdx = req.tieBreaker ? req.columns.findIndex((c) => c.name === req.tieBreaker!.name) : undefined;
-  const last = cursorOf(rows[rows.length - 1], changeIdx, keyIdx);
-  let keep = rows.length;
-  while (keep > 0 && sameCursorValue(cursorOf(rows[keep - 1], changeIdx, keyIdx), last)) keep--;
-  const group = await exec(groupQuery(d, req, last));
-  return rows.slice(0, keep).concat(group);
-}
-
-function sameCursorValue(a: Cursor, b: Cursor): boolean {
-  return a.ts === b.ts && a.key === b.key;
+  exec: (q: BoundSql, columns: SourceColumn[]) => Promise<R[]>,
+): Promise<KeysetPage<R>> {
+  const cursorColumns = req.tieBreaker ? [req.change, req.tieBreaker] : [req.change];
+  const bounds = await exec(pageBoundsQuery(d, req), cursorColumns);
+  if (bounds.length === 0) return { rows: [], more: false };
+  const last = cursorOf(bounds[bounds.length - 1], 0, req.tieBreaker ? 1 : undefined);
+  const rows = await exec(pageRangeQuery(d, req, last), req.columns);
+  return { rows, more: bounds.length >= req.limit };
 }

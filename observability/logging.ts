@@ -65,7 +65,7 @@ export function createJsonLogger(opts: JsonLoggerOptions = {}): Pino {
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: stdSerializers.err, error: stdSerializers.err, failure: stdSerializers.err },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
-      hooks: secrets.length ? { streamWrite: (s: string) => scrub(s, secrets) } : undefined,
+      ...(secrets.length ? { hooks: { streamWrite: (s: string) => scrub(s, secrets) } } : {}),
     },
     opts.destination ?? pino.destination({ dest: 1, sync: true }),
   );

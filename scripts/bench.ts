@@ -41,6 +41,7 @@ function syncFor(schema: string): SyncConfig {
   const sync = loadSyncFile(join(RETAIL_EXAMPLES, file));
   sync.source.table = sync.source.table.replace(/^retail\./, `${schema}.`);
   sync.name = `${sync.name}-${schema}`;
+  if (process.env.BENCH_PAGE_SIZE) sync.options.page_size = Number(process.env.BENCH_PAGE_SIZE);
   return sync;
 }
 
@@ -71,8 +72,8 @@ async function ceiling(dbPath: string, sync: SyncConfig): Promise<{ rows: number
       const r = mapper.map(row);
       if (r.ok) events.push(r.event);
     }
-    for (const b of buildBatches(events, { backfill: false }).batches) bytes += Buffer.byteLength(JSON.stringify(b.body));
-    if (page.rows.length < sync.options.page_size) break;
+    for (const b of buildBatches(events, { backfill: false }).batches) bytes += Buffer.byteLength(b.body());
+    if (page.more === false) break;
     after = cursorOf(page.rows[page.rows.length - 1], columns.indexOf(change), tb ? columns.indexOf(tb) : undefined);
   }
   await reader.close();
@@ -89,7 +90,9 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
   const connFile = join(dir, `connection-${sync.name}.yaml`);
   writeFileSync(connFile, `type: duckdb\npath: ${dbPath}\n`);
   const taskQueue = `bench-${sync.name}-${Date.now()}`;
-  const worker = spawn(process.execPath, [join(repo, 'bin', 'dwh-import.js'), 'worker', '--no-rate-limit'], {
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const metricsPort = await freePort();
+  const worker = spawn(process.execPath, [...nodeArgs, join(repo, 'bin', 'dwh-import.js'), 'worker', '--no-rate-limit', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: address,
@@ -104,11 +107,25 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   try {
+    const rssSamples: number[] = [];
+    const heapSamples: string[] = [];
+    const sampler = setInterval(() => {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'));
+      if (m) rssSamples.push(Number(m[1]));
+      if (process.env.BENCH_RSS_TRACE) {
+        fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).then((t) => {
+          const v = (name: string) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(t)?.[1] ?? NaN) / 1e6);
+          heapSamples.push(`${m ? Math.round(Number(m[1]) / 1024) : '?'}/${v('nodejs_heap_size_total_bytes')}/${v('nodejs_heap_size_used_bytes')}`);
+        }, () => undefined);
+      }
+    }, 500);
     const started = Date.now();
     const handle = await client.workflow.start('syncWorkflow', { taskQueue, workflowId: `${sync.name}-${started}`, args: [{ sync }] });
     const result = (await handle.result()) as SyncRunResult;
     const ms = Date.now() - started;
+    clearInterval(sampler);
     const rss = peakRssKb(worker.pid!);
+    if (process.env.BENCH_RSS_TRACE) console.log(`rss/heap total/heap used trace (MB, every 500 ms): ${heapSamples.join(' ')}`);
     let historyEvents = 0;
     let runs = 0;
     // Walk the continue-as-new chain back from the last run.

@@ -7,7 +7,7 @@
  * each once, with their content.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sdkSender } from '../activities/klaviyo/sdk-sender.ts';
+import { httpSender } from '../activities/klaviyo/http-sender.ts';
 import { loadEvents, type LoadResult } from '../loading/loader.ts';
 import { RateLimiter } from '../loading/rate-limiter.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
@@ -45,7 +45,7 @@ function event(i: number): KlaviyoEvent {
 
 describe('loading under faults', () => {
   it(`ends with exactly the ${N.toLocaleString('en-US')} distinct events stored, none twice`, async () => {
-    const sender = sdkSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 1_000 });
+    const sender = httpSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 1_000 });
     const limiter = new RateLimiter(null);
     const totals = { accepted: 0, requests: 0, throttled: 0, retries: 0, rejects: 0, duplicates: 0 };
     const add = (r: LoadResult) => {

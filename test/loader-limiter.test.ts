@@ -5,7 +5,7 @@
  * limiter. No request may be refused, and every window the run spans entirely must be used in full.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sdkSender } from '../activities/klaviyo/sdk-sender.ts';
+import { httpSender } from '../activities/klaviyo/http-sender.ts';
 import { loadEvents } from '../loading/loader.ts';
 import { limiterFor, type RateLimits } from '../loading/rate-limiter.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
@@ -36,9 +36,9 @@ const events = (sync: number, n: number): KlaviyoEvent[] =>
 
 describe('rate limiter against the local API (real windows, shortened)', () => {
   it('is one instance per account in the process', () => {
-    const a = sdkSender({ apiKey: KEY, baseUrl: api.url });
-    const b = sdkSender({ apiKey: KEY, baseUrl: `${api.url}/` });
-    const other = sdkSender({ apiKey: 'pk_other_account', baseUrl: api.url });
+    const a = httpSender({ apiKey: KEY, baseUrl: api.url });
+    const b = httpSender({ apiKey: KEY, baseUrl: `${api.url}/` });
+    const other = httpSender({ apiKey: 'pk_other_account', baseUrl: api.url });
     expect(a.accountId).toBe(b.accountId);
     expect(a.accountId).not.toContain(KEY);
     expect(limiterFor(a.accountId, LIMITS)).toBe(limiterFor(b.accountId, LIMITS));
@@ -46,7 +46,7 @@ describe('rate limiter against the local API (real windows, shortened)', () => {
   });
 
   it('two syncs sharing the limiter fill every window and get no 429', async () => {
-    const sender = sdkSender({ apiKey: KEY, baseUrl: api.url });
+    const sender = httpSender({ apiKey: KEY, baseUrl: api.url });
     const limiter = limiterFor(sender.accountId, LIMITS);
     const perSync = 30 * PER_REQUEST; // 60 requests in all: 2.5 windows' worth
     const results = await Promise.all(

@@ -1,12 +1,16 @@
 /**
- * The loader against the real local Klaviyo-compatible API over HTTP, through the real SDK sender:
+ * The loader against the real local Klaviyo-compatible API over HTTP, through each real sender (the
+ * default `node:http` one and the official SDK's):
  * partial failures (400 with pointers, with one pointer per answer, without pointers), 401/403,
  * request-level 400, 404, 413, 429 with Retry-After, 5xx, dropped connections before and after the
  * server stored the events, slow answers past the client's timeout, the deadline and cancellation.
  * Every case checks the accounting: accepted + duplicates + rejects = events, and what the server stored.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { httpSender } from '../activities/klaviyo/http-sender.ts';
 import { sdkSender } from '../activities/klaviyo/sdk-sender.ts';
+import type { KlaviyoTarget } from '../activities/klaviyo/target.ts';
+import type { BulkSender } from '../loading/loader.ts';
 import { loadEvents, KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError, type LoadOptions, type LoadResult } from '../loading/loader.ts';
 import { RateLimiter } from '../loading/rate-limiter.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
@@ -15,6 +19,8 @@ import { startLocalKlaviyo, type LocalKlaviyo } from '../local-api/server.ts';
 const KEY = 'pk_loader_test_0123456789';
 const OFF = { bulk: null, single: null };
 let api: LocalKlaviyo;
+/** The sender under test (set per `describe.each` block). */
+let makeSender: (t: KlaviyoTarget) => BulkSender = httpSender;
 
 beforeAll(async () => {
   api = await startLocalKlaviyo({ apiKeys: [KEY, { key: 'pk_read_only_1234', scopes: ['events:read'] }], limits: OFF });
@@ -41,7 +47,7 @@ const range = (n: number, from = 0) => Array.from({ length: n }, (_, k) => ev(fr
 
 function opts(over: Partial<LoadOptions> = {}): LoadOptions {
   return {
-    sender: sdkSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 5_000 }),
+    sender: makeSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 5_000 }),
     limiter: new RateLimiter(null),
     backfill: false,
     baseBackoffMs: 20,
@@ -56,7 +62,11 @@ function balanced(r: LoadResult, n: number) {
   expect(r.accepted + r.duplicates + r.rejects.length).toBe(n);
 }
 
-describe('loader against the local Klaviyo API', () => {
+describe.each(['http', 'sdk'] as const)('loader against the local Klaviyo API (%s sender)', (client) => {
+  beforeAll(() => {
+    makeSender = client === 'http' ? httpSender : sdkSender;
+  });
+
   it('loads every event once, grouped per profile, with backfill when asked', async () => {
     const events = range(2_500);
     const r = await loadEvents(events, opts({ backfill: true, maxEvents: 1000 }));
@@ -126,13 +136,13 @@ describe('loader against the local Klaviyo API', () => {
   }
 
   it('fails with a clear, key-free error on 401 and 403, storing nothing', async () => {
-    const bad = loadEvents(range(5), opts({ sender: sdkSender({ apiKey: 'pk_wrong_secret_value', baseUrl: api.url }) }));
+    const bad = loadEvents(range(5), opts({ sender: makeSender({ apiKey: 'pk_wrong_secret_value', baseUrl: api.url }) }));
     await expect(bad).rejects.toBeInstanceOf(KlaviyoAuthError);
     const e401 = (await bad.catch((e) => e)) as KlaviyoAuthError;
     expect(e401.status).toBe(401);
     expect(e401.message).toMatch(/refused the API key \(HTTP 401\): check that KLAVIYO_API_KEY/);
     expect(e401.message).not.toContain('pk_wrong_secret_value');
-    const ro = (await loadEvents(range(5), opts({ sender: sdkSender({ apiKey: 'pk_read_only_1234', baseUrl: api.url }) })).catch((e) => e)) as KlaviyoAuthError;
+    const ro = (await loadEvents(range(5), opts({ sender: makeSender({ apiKey: 'pk_read_only_1234', baseUrl: api.url }) })).catch((e) => e)) as KlaviyoAuthError;
     expect(ro).toBeInstanceOf(KlaviyoAuthError);
     expect(ro.status).toBe(403);
     expect(ro.message).toMatch(/lacks the events:write scope/);
@@ -143,7 +153,7 @@ describe('loader against the local Klaviyo API', () => {
   it('fails (not retryable) on a 400 about the request itself instead of rejecting its events', async () => {
     const strict = await startLocalKlaviyo({ apiKeys: [KEY], limits: OFF, minRevision: '2099-01-01' });
     try {
-      const e = (await loadEvents(range(50), opts({ sender: sdkSender({ apiKey: KEY, baseUrl: strict.url }) })).catch((x) => x)) as KlaviyoRequestError;
+      const e = (await loadEvents(range(50), opts({ sender: makeSender({ apiKey: KEY, baseUrl: strict.url }) })).catch((x) => x)) as KlaviyoRequestError;
       expect(e).toBeInstanceOf(KlaviyoRequestError);
       expect(e.retryable).toBe(false);
       expect(e.message).toMatch(/refused the bulk request as a whole \(HTTP 400\): The revision header .* \(header revision\)/);
@@ -164,7 +174,7 @@ describe('loader against the local Klaviyo API', () => {
   });
 
   it('fails (not retryable) on 404 from a wrong base URL', async () => {
-    const e = (await loadEvents(range(3), opts({ sender: sdkSender({ apiKey: KEY, baseUrl: `${api.url}/wrong` }) })).catch((x) => x)) as KlaviyoRequestError;
+    const e = (await loadEvents(range(3), opts({ sender: makeSender({ apiKey: KEY, baseUrl: `${api.url}/wrong` }) })).catch((x) => x)) as KlaviyoRequestError;
     expect(e).toBeInstanceOf(KlaviyoRequestError);
     expect(e.status).toBe(404);
     expect(e.message).toMatch(/HTTP 404 .*check KLAVIYO_BASE_URL/);
@@ -175,7 +185,7 @@ describe('loader against the local Klaviyo API', () => {
     try {
       const events = range(600);
       const huge = ev(9_999, { properties: { blob: 'z'.repeat(60_000) } });
-      const r = await loadEvents([...events, huge], opts({ sender: sdkSender({ apiKey: KEY, baseUrl: small.url }) }));
+      const r = await loadEvents([...events, huge], opts({ sender: makeSender({ apiKey: KEY, baseUrl: small.url }) }));
       balanced(r, 601);
       expect(r.accepted).toBe(600);
       expect(r.splits).toBeGreaterThan(3);
@@ -202,7 +212,7 @@ describe('loader against the local Klaviyo API', () => {
   it('retries 500/503, dropped connections and timeouts; events stored before a lost answer are not doubled', async () => {
     api.setFaults({ error500: 0.15, error503: 0.1, drop: 0.1, dropAfterAccept: 0.15, slow: 0.1, slowMs: 1_500, lateAnswer: 0.1, lateAnswerMs: 1_500, seed: 7 });
     const events = range(20_000);
-    const r = await loadEvents(events, opts({ sender: sdkSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 1_000 }), maxEvents: 500 }));
+    const r = await loadEvents(events, opts({ sender: makeSender({ apiKey: KEY, baseUrl: api.url, timeoutMs: 1_000 }), maxEvents: 500 }));
     balanced(r, 20_000);
     expect(r.accepted).toBe(20_000);
     expect(r.retries).toBeGreaterThan(5);

@@ -11,34 +11,15 @@
  * limit would no longer be the bytes sent. The SDK still supplies the endpoint, the revision, the
  * user agent and the Authorization header (`ApiKeySession.applyToRequest`), and axios the transport.
  */
-import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import * as klaviyo from 'klaviyo-api';
 import type { BulkBatch } from '../../loading/bulk.ts';
 import type { BulkSender, SendOutcome } from '../../loading/loader.ts';
+import { accountIdOf, keyScrubber, KLAVIYO_REVISION, lowerHeaders, scrubBody, type KlaviyoTarget } from './target.ts';
 
-/** Klaviyo API revision sent with every request (the one the SDK 23.0.0 was generated for). */
-export const KLAVIYO_REVISION = '2026-07-15';
-
-/** Where and as whom to send. The key is kept in memory only and never logged. */
-export interface KlaviyoTarget {
-  /** Private API key (`pk_...`). */
-  apiKey: string;
-  /** `https://a.klaviyo.com` or a local compatible API, e.g. `http://127.0.0.1:8765`. */
-  baseUrl: string;
-  /** Per-request timeout in milliseconds (no answer within it = a retryable failure). Default 60,000. */
-  timeoutMs?: number;
-}
-
-/**
- * A short, non-reversible identifier of an account (a hash of the key and the base URL), used to key the
- * shared rate limiter. Never the key itself.
- */
-export function accountIdOf(apiKey: string, baseUrl = 'https://a.klaviyo.com'): string {
-  return createHash('sha256').update(`${baseUrl.replace(/\/+$/, '')}\u0000${apiKey}`).digest('hex').slice(0, 12);
-}
+export { accountIdOf, KLAVIYO_REVISION, lowerHeaders, type KlaviyoTarget };
 
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
@@ -87,7 +68,7 @@ export class SingleAttemptSession extends klaviyo.ApiKeySession {
 export function sdkSender(target: KlaviyoTarget): BulkSender {
   const basePath = target.baseUrl.replace(/\/+$/, '');
   const timeoutMs = target.timeoutMs ?? 60_000;
-  const scrub = (s: string) => (target.apiKey ? s.split(target.apiKey).join('<api key>') : s);
+  const scrub = keyScrubber(target.apiKey);
   return {
     accountId: accountIdOf(target.apiKey, basePath),
     async send(batch: BulkBatch, opts?: { signal?: AbortSignal }): Promise<SendOutcome> {
@@ -104,27 +85,3 @@ export function sdkSender(target: KlaviyoTarget): BulkSender {
   };
 }
 
-/** Parses a JSON body (axios already does for JSON content types) and removes the key if an echo holds it. */
-function scrubBody(data: unknown, scrub: (s: string) => string): unknown {
-  if (data === undefined || data === null || data === '') return undefined;
-  if (typeof data === 'string') {
-    try {
-      return JSON.parse(scrub(data));
-    } catch {
-      return scrub(data);
-    }
-  }
-  const text = JSON.stringify(data);
-  const clean = scrub(text);
-  return clean === text ? data : JSON.parse(clean);
-}
-
-/** Header map with lower-case names and string values. */
-export function lowerHeaders(h: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  const src = h && typeof (h as { toJSON?: unknown }).toJSON === 'function' ? (h as { toJSON(): object }).toJSON() : h;
-  if (src && typeof src === 'object') {
-    for (const [k, v] of Object.entries(src as Record<string, unknown>)) if (v !== undefined && v !== null) out[k.toLowerCase()] = String(v);
-  }
-  return out;
-}

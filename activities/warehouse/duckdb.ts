@@ -158,8 +158,8 @@ export class DuckDBReader implements WarehouseReader {
   }
 
   async readPage(req: PageRequest): Promise<SourcePage> {
-    const rows = await readKeysetPage(duckdbDialect, req, (q) => this.exec(q, req.columns));
-    return { columns: req.columns, rows };
+    const page = await readKeysetPage(duckdbDialect, req, (q, columns) => this.exec(q, columns));
+    return { columns: req.columns, rows: page.rows, more: page.more };
   }
 
   async readNullChange(req: NullChangeRequest) {

@@ -511,8 +511,8 @@ export class SnowflakeReader implements WarehouseReader {
 
   async readPage(req: PageRequest): Promise<SourcePage> {
     const what = `reading ${req.table} in ${describeTarget(this.conn)}`;
-    const rows = await readKeysetPage(snowflakeDialect, req, async (q) => (await this.query(q, what)).rows);
-    return { columns: req.columns, rows };
+    const page = await readKeysetPage(snowflakeDialect, req, async (q) => (await this.query(q, what)).rows);
+    return { columns: req.columns, rows: page.rows, more: page.more };
   }
 
   async readNullChange(req: NullChangeRequest) {

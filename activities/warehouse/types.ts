@@ -54,6 +54,11 @@ export interface SourceColumn {
 export interface SourcePage {
   columns: SourceColumn[];
   rows: SourceValue[][];
+  /**
+   * For `readPage`: false when the page reached the end of what the request covers (fewer than
+   * `limit` rows were left); a page can hold more than `limit` rows and still be the last.
+   */
+  more?: boolean;
 }
 
 /** What a page read asks for. Timestamps are canonical literals of the change column's kind. */
