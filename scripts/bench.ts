@@ -80,6 +80,13 @@ async function ceiling(dbPath: string, sync: SyncConfig): Promise<{ rows: number
   return { rows, ms: Date.now() - started, bytes };
 }
 
+/** User + system CPU seconds a process used so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 function peakRssKb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -119,12 +126,14 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
         }, () => undefined);
       }
     }, 500);
+    const cpuBefore = cpuSeconds(worker.pid!);
     const started = Date.now();
     const handle = await client.workflow.start('syncWorkflow', { taskQueue, workflowId: `${sync.name}-${started}`, args: [{ sync }] });
     const result = (await handle.result()) as SyncRunResult;
     const ms = Date.now() - started;
     clearInterval(sampler);
     const rss = peakRssKb(worker.pid!);
+    const cpu = cpuSeconds(worker.pid!) - cpuBefore;
     if (process.env.BENCH_RSS_TRACE) console.log(`rss/heap total/heap used trace (MB, every 500 ms): ${heapSamples.join(' ')}`);
     let historyEvents = 0;
     let runs = 0;
@@ -136,7 +145,7 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
       runId = hist.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
       if (!runId) break;
     }
-    return { result, ms, rss, historyEvents, runs, stored: api.store.counters.accepted_events, requests: api.store.counters.accepted_requests };
+    return { result, ms, rss, cpu, historyEvents, runs, stored: api.store.counters.accepted_events, requests: api.store.counters.accepted_requests };
   } finally {
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
@@ -172,7 +181,7 @@ async function main() {
         `pipeline  ${fmt(p.result.rowsRead)} rows in ${(p.ms / 1000).toFixed(1)} s = ${fmt(rate)} rows/s (${((rate / ceilingRate) * 100).toFixed(0)}% of the ceiling); ` +
           `${fmt(p.result.eventsAccepted)} events accepted, ${fmt(p.stored)} stored by the API in ${fmt(p.requests)} requests, ${fmt(p.result.rejectedTotal)} rejected`,
       );
-      console.log(`worker    peak RSS ${fmt(p.rss / 1024)} MB; history ${fmt(p.historyEvents)} events in ${p.runs} run(s) (${p.result.pages} pages)`);
+      console.log(`worker    peak RSS ${fmt(p.rss / 1024)} MB; CPU ${p.cpu.toFixed(1)} s (${((p.cpu / p.result.rowsRead) * 1e6).toFixed(0)} µs/row); history ${fmt(p.historyEvents)} events in ${p.runs} run(s) (${p.result.pages} pages)`);
     }
   } finally {
     await server?.stop();
