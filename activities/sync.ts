@@ -15,7 +15,7 @@ import { fractionDigits, readStart, settleBound, userTimeLiteral } from '../incr
 import { compareCursor, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
 import { eventFingerprint, rejectFingerprint } from '../incremental/ledger.ts';
 import { cursorOf, type EventRange } from '../incremental/sql.ts';
-import { loadEvents, KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError } from '../loading/loader.ts';
+import { openLoad, KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError, type LoadResult } from '../loading/loader.ts';
 import { limiterFor, type RateLimits } from '../loading/rate-limiter.ts';
 import { compileMapper, MappingError } from '../mapping/map-row.ts';
 import type { KlaviyoEvent } from '../mapping/types.ts';
@@ -24,7 +24,7 @@ import { senderFor } from './klaviyo/http-sender.ts';
 import type { KlaviyoTarget } from './klaviyo/target.ts';
 import type { StateStore, RejectRecord } from './state/store.ts';
 import type { Counts, EventRangeLiterals, PageInput, PageResult, PrepareInput, PrepareResult } from './types.ts';
-import { SourceError, type ColumnKind, type SourceColumn, type WarehouseReader } from './warehouse/types.ts';
+import { SourceError, type ColumnKind, type SourceColumn, type SourceValue, type WarehouseReader } from './warehouse/types.ts';
 
 /** What the activities need from the worker. */
 export interface ActivityDeps {
@@ -35,6 +35,8 @@ export interface ActivityDeps {
   rateLimits: RateLimits | null;
   /** Bulk requests in flight per page. */
   concurrency?: number;
+  /** Rows per chunk a page is streamed in (default `DEFAULT_CHUNK_ROWS`, 2,048). */
+  chunkRows?: number;
 }
 
 /** Rows with a NULL change timestamp recorded as rejects per run (all of them are counted). */
@@ -102,7 +104,7 @@ export function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resol
 
 function rowObject(columns: SourceColumn[], row: readonly unknown[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  columns.forEach((c, i) => (o[c.name] = row[i]));
+  for (let i = 0; i < columns.length; i++) o[columns[i].name] = row[i];
   return o;
 }
 
@@ -229,6 +231,12 @@ export function createSyncActivities(deps: ActivityDeps) {
      * page's last cursor by compare-and-set. Safe to retry: a retried page re-sends events that
      * Klaviyo deduplicates by unique_id, and a commit already made by this run is recognised.
      *
+     * The page is streamed: rows arrive in chunks (`WarehouseReader.streamPage`), each chunk is mapped
+     * and written to the loader (`openLoad`), which sends full requests while the next chunk is read and
+     * holds only a few requests' worth of events; the rows of acknowledged events are garbage at once.
+     * Only the page's rejects (with their rows, for the state store) and, for lookback syncs, the
+     * ledger's fingerprints are kept until the page ends. The page stays the unit of commit.
+     *
      * With a lookback configured, a ledger of settled rows inside the lookback window keeps re-read
      * rows from being sent again: only rows not settled before (late rows) are sent.
      * @throws non-retryable WatermarkConflict when another run or a reset moved the watermark;
@@ -250,114 +258,131 @@ export function createSyncActivities(deps: ActivityDeps) {
         return await withReader(async (reader) => {
           const resolved = await describe(reader, sync);
           const { columns, mapper } = resolved;
-          const page = await reader.readPage({
-            table: sync.source.table,
-            columns,
-            change: resolved.change,
-            tieBreaker: resolved.tieBreaker,
-            after: input.after,
-            until: input.until,
-            limit: sync.options.page_size,
-            eventRange: eventRangeOf(resolved, input.eventRange),
-          });
-          beat({ phase: 'map', rows: page.rows.length });
           const changeIdx = columns.indexOf(resolved.change);
           const keyIdx = resolved.tieBreaker ? columns.indexOf(resolved.tieBreaker) : undefined;
           const ledger = input.stateKey === sync.name && durationSeconds(sync.options.lookback) > 0;
+          const deadline = Date.now() + Math.max(10_000, ctx.info.startToCloseTimeoutMs - 30_000);
+          const page = await reader.streamPage(
+            {
+              table: sync.source.table,
+              columns,
+              change: resolved.change,
+              tieBreaker: resolved.tieBreaker,
+              after: input.after,
+              until: input.until,
+              limit: sync.options.page_size,
+              eventRange: eventRangeOf(resolved, input.eventRange),
+            },
+            { chunkRows: deps.chunkRows },
+          );
 
           const rejected: Counts = {};
           const warnings: Counts = {};
           const rejects: RejectRecord[] = [];
+          /** Ledger entries of the page's rejects (lookback syncs). */
           const rejectFps: { fp: string; ts: string }[] = [];
-          const mapped: { event: KlaviyoEvent; row: number; fp: string }[] = [];
-          const rejectedRows: { rowKey: string; reject: RejectRecord; fp: string; ts: string }[] = [];
-          page.rows.forEach((row, i) => {
-            const r = mapper.map(row);
-            if (r.ok) {
-              mapped.push({ event: r.event, row: i, fp: eventFingerprint(r.event) });
-              if (r.warnings) for (const w of r.warnings) bump(warnings, w.reason);
-            } else {
-              const ts = String(row[changeIdx]);
-              rejectedRows.push({
-                rowKey: r.key,
-                ts,
-                fp: ledger ? rejectFingerprint(r.key, ts) : '',
-                reject: { sync: sync.name, rowKey: r.key, reason: r.reject.reason, column: r.reject.column, detail: r.reject.detail, runId: input.runId, row: rowObject(columns, row) },
-              });
-            }
-          });
+          /** Ledger entries of the events sent (lookback syncs); the refused ones are left out at the end. */
+          const sentFps: { fp: string; ts: string }[] = [];
+          let rowsRead = 0;
           let alreadySent = 0;
-          let toSend = mapped;
-          if (ledger) {
-            const known = deps.state.sentEvents(input.stateKey, [...mapped.map((m) => m.fp), ...rejectedRows.map((r) => r.fp)]);
-            toSend = mapped.filter((m) => !known.has(m.fp));
-            alreadySent = mapped.length - toSend.length;
-            for (const r of rejectedRows) {
-              if (known.has(r.fp)) continue;
-              rejects.push(r.reject);
-              rejectFps.push({ fp: r.fp, ts: r.ts });
-              bump(rejected, r.reject.reason);
-            }
-          } else {
-            for (const r of rejectedRows) {
-              rejects.push(r.reject);
-              bump(rejected, r.reject.reason);
-            }
-          }
-          const events = toSend.map((m) => m.event);
-          // Refused events are matched back to their rows by fingerprint (not object identity).
-          const rowOf = new Map<string, number>(toSend.map((m) => [m.fp, m.row]));
+          let eventsToSend = 0;
+          let lastRow: readonly SourceValue[] | undefined;
 
-          beat({ phase: 'load', events: events.length });
-          const deadline = Date.now() + Math.max(10_000, ctx.info.startToCloseTimeoutMs - 30_000);
-          let load;
+          const load = openLoad<SentEvent>({
+            sender,
+            limiter,
+            backfill: input.backfill,
+            concurrency: deps.concurrency,
+            deadline,
+            signal: ctx.cancellationSignal,
+            onProgress: (p) => beat({ phase: 'load', rows: rowsRead, events: eventsToSend, accepted: p.accepted, requests: p.requests }),
+          });
+          let result: LoadResult<SentEvent>;
           try {
-            load = await loadEvents(events, {
-              sender,
-              limiter,
-              backfill: input.backfill,
-              concurrency: deps.concurrency,
-              deadline,
-              signal: ctx.cancellationSignal,
-              onProgress: (p) => beat({ phase: 'load', events: events.length, accepted: p.accepted, requests: p.requests }),
-            });
+            for await (const rows of page) {
+              rowsRead += rows.length;
+              lastRow = rows[rows.length - 1];
+              const events: KlaviyoEvent[] = [];
+              const tags: SentEvent[] = [];
+              const rejectedRows: { reject: RejectRecord; fp: string; ts: string }[] = [];
+              for (const row of rows) {
+                const r = mapper.map(row);
+                if (r.ok) {
+                  events.push(r.event);
+                  tags.push({ row, uniqueId: r.event.unique_id, fp: ledger ? eventFingerprint(r.event) : '' });
+                  if (r.warnings) for (const w of r.warnings) bump(warnings, w.reason);
+                } else {
+                  const ts = String(row[changeIdx]);
+                  rejectedRows.push({
+                    ts,
+                    fp: ledger ? rejectFingerprint(r.key, ts) : '',
+                    reject: { sync: sync.name, rowKey: r.key, reason: r.reject.reason, column: r.reject.column, detail: r.reject.detail, runId: input.runId, row: rowObject(columns, row) },
+                  });
+                }
+              }
+              let sendEvents = events;
+              let sendTags = tags;
+              if (ledger) {
+                const known = deps.state.sentEvents(input.stateKey, [...tags.map((t) => t.fp), ...rejectedRows.map((r) => r.fp)]);
+                if (known.size > 0) {
+                  sendEvents = [];
+                  sendTags = [];
+                  tags.forEach((t, i) => {
+                    if (known.has(t.fp)) return;
+                    sendEvents.push(events[i]);
+                    sendTags.push(t);
+                  });
+                  alreadySent += events.length - sendEvents.length;
+                }
+                for (const t of sendTags) sentFps.push({ fp: t.fp, ts: String(t.row[changeIdx]) });
+                for (const r of rejectedRows) {
+                  if (known.has(r.fp)) continue;
+                  rejects.push(r.reject);
+                  rejectFps.push({ fp: r.fp, ts: r.ts });
+                  bump(rejected, r.reject.reason);
+                }
+              } else {
+                for (const r of rejectedRows) {
+                  rejects.push(r.reject);
+                  bump(rejected, r.reject.reason);
+                }
+              }
+              eventsToSend += sendEvents.length;
+              beat({ phase: 'load', rows: rowsRead, events: eventsToSend });
+              await load.write(sendEvents, sendTags);
+            }
+            result = await load.end();
           } catch (e) {
+            load.abort(e);
+            await page.close();
             if (e instanceof KlaviyoAuthError) throw ApplicationFailure.nonRetryable(e.message, e.name);
             if (e instanceof KlaviyoRequestError) throw ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: !e.retryable });
             if (e instanceof LoadDeadlineError) throw ApplicationFailure.retryable(e.message, e.name);
             throw e;
           }
-          const apiRejected = load.rejects.filter((r) => r.reason === 'api_rejected');
-          if (events.length >= ALL_REJECTED_THRESHOLD && apiRejected.length === events.length) {
+          const apiRejected = result.rejects.filter((r) => r.reason === 'api_rejected');
+          if (eventsToSend >= ALL_REJECTED_THRESHOLD && apiRejected.length === eventsToSend) {
             throw ApplicationFailure.nonRetryable(
-              `Klaviyo refused all ${events.length} events of the page after ${cursorText(input.after)} ` +
+              `Klaviyo refused all ${eventsToSend} events of the page after ${cursorText(input.after)} ` +
                 `(first: ${apiRejected[0].detail}); taken for a systematic problem, so no row was recorded as rejected and the watermark did not move`,
               'KlaviyoRejectedPage',
             );
           }
           const refused = new Set<string>();
-          for (const r of load.rejects) {
-            const fp = eventFingerprint(r.event);
-            refused.add(fp);
+          for (const r of result.rejects) {
+            const t = r.event;
             bump(rejected, r.reason);
-            const i = rowOf.get(fp);
-            rejects.push({
-              sync: sync.name,
-              rowKey: r.event.unique_id,
-              reason: r.reason,
-              detail: r.detail,
-              runId: input.runId,
-              row: i === undefined ? undefined : rowObject(columns, page.rows[i]),
-            });
-            if (ledger && i !== undefined) rejectFps.push({ fp: rejectFingerprint(r.event.unique_id, String(page.rows[i][changeIdx])), ts: String(page.rows[i][changeIdx]) });
+            rejects.push({ sync: sync.name, rowKey: t.uniqueId, reason: r.reason, detail: r.detail, runId: input.runId, row: rowObject(columns, t.row) });
+            if (ledger) {
+              refused.add(t.fp);
+              const ts = String(t.row[changeIdx]);
+              rejectFps.push({ fp: rejectFingerprint(t.uniqueId, ts), ts });
+            }
           }
           deps.state.recordRejects(rejects);
-          if (ledger) {
-            const settled = toSend.filter((m) => !refused.has(m.fp)).map((m) => ({ fp: m.fp, ts: String(page.rows[m.row][changeIdx]) }));
-            deps.state.recordSentEvents(input.stateKey, [...settled, ...rejectFps]);
-          }
+          if (ledger) deps.state.recordSentEvents(input.stateKey, [...(refused.size ? sentFps.filter((s) => !refused.has(s.fp)) : sentFps), ...rejectFps]);
 
-          const last = page.rows.length ? cursorOf(page.rows[page.rows.length - 1], changeIdx, keyIdx) : null;
+          const last = lastRow ? cursorOf(lastRow, changeIdx, keyIdx) : null;
           let watermark = input.watermark;
           let resume = last;
           if (input.phase === 'main' && last) {
@@ -366,20 +391,20 @@ export function createSyncActivities(deps: ActivityDeps) {
             resume = c.resume;
             if (ledger) deps.state.forgetSentEventsBefore(input.stateKey, shiftLiteral(watermark!.ts, -durationSeconds(sync.options.lookback)));
           }
-          beat({ phase: 'done', rows: page.rows.length });
+          beat({ phase: 'done', rows: rowsRead });
           return {
-            rowsRead: page.rows.length,
-            eventsAccepted: load.accepted,
-            duplicates: load.duplicates,
+            rowsRead,
+            eventsAccepted: result.accepted,
+            duplicates: result.duplicates,
             alreadySent,
             rejected,
             warnings,
             last: resume,
             watermark,
-            done: page.more === undefined ? page.rows.length < sync.options.page_size : !page.more,
-            requests: load.requests,
-            throttled: load.throttled,
-            retries: load.retries,
+            done: !page.more,
+            requests: result.requests,
+            throttled: result.throttled,
+            retries: result.retries,
           };
         });
       } finally {
@@ -387,6 +412,16 @@ export function createSyncActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/**
+ * What the loader keeps of an event while its request is unanswered: the source row (for the reject
+ * record, should Klaviyo refuse the event), its unique_id and, for lookback syncs, its fingerprint.
+ */
+interface SentEvent {
+  row: readonly SourceValue[];
+  uniqueId: string;
+  fp: string;
 }
 
 /**

@@ -200,26 +200,75 @@ export function cursorOf(row: readonly unknown[], changeIdx: number, keyIdx: num
   return { ts: String(row[changeIdx]), key: key === null || key === undefined ? null : String(key) };
 }
 
+/** Alias of the row count in `pageBoundsQuery` (distinct from any cursor column's name: those are quoted). */
+const BOUNDS_COUNT = 'dwh_import_page_rows';
+
 /**
- * The first step of a page: only the cursor columns of the next `limit` rows (cheap even over a view
- * whose other columns are expensive to compute, since the warehouse prunes unused projections).
+ * The first step of a page: the cursor of the `limit`-th next row (or of the last one, when fewer are
+ * left) and how many rows there are up to it, as one row `(change[, key], count)`, or no row at the
+ * end. Only the cursor columns are read (cheap even over a view whose other columns are expensive to
+ * compute, since the warehouse prunes unused projections), and only one row comes back whatever the
+ * page size.
  */
 export function pageBoundsQuery(d: SqlDialect, req: PageRequest): BoundSql {
   const cursorColumns = req.tieBreaker ? [req.change, req.tieBreaker] : [req.change];
-  return pageQuery(d, { ...req, columns: cursorColumns });
+  const inner = pageQuery(d, { ...req, columns: cursorColumns });
+  const chg = d.quoteIdent(req.change.name);
+  const order = req.tieBreaker ? `${chg} DESC, ${d.quoteIdent(req.tieBreaker.name)} DESC NULLS LAST` : `${chg} DESC`;
+  return {
+    sql: `SELECT ${selectList(d, cursorColumns)}, COUNT(*) OVER () AS ${BOUNDS_COUNT} FROM (${inner.sql}) AS page_bounds ORDER BY ${order} LIMIT 1`,
+    params: inner.params,
+  };
 }
 
 /**
  * The second step of a page: every row with `after` < cursor <= `last`, in cursor order, without a
  * limit. It holds the whole group of rows sharing the last cursor value, so a page never splits rows
  * with an identical cursor (equal timestamps in group mode, equal or NULL keys).
+ *
+ * When the page lies inside one change timestamp (a table loaded in one transaction, where every row
+ * shares it), the tie-break range is also written as plain conjuncts (`key > ? AND key <= ?`), which
+ * the warehouse can prune by (zone maps, micro-partitions): otherwise each page would scan every
+ * remaining row of the group, and a large table would read in time quadratic in its size.
  */
 export function pageRangeQuery(d: SqlDialect, req: PageRequest, last: Cursor): BoundSql {
   const params: string[] = [];
   const chg = d.quoteIdent(req.change.name);
-  const where = `${pageWhere(d, req, params)} AND ${uptoPredicate(d, req, last, params)}`;
+  let where = `${pageWhere(d, req, params)} AND ${uptoPredicate(d, req, last, params)}`;
+  const a = req.after;
+  if (req.tieBreaker && a && !a.inclusive && a.key !== null && last.key !== null && a.ts === last.ts) {
+    const key = d.quoteIdent(req.tieBreaker.name);
+    const k = d.param(req.tieBreaker.sqlType);
+    where += ` AND ${key} > ${k} AND ${key} <= ${k}`;
+    params.push(a.key, last.key);
+  }
   const order = req.tieBreaker ? `${chg}, ${d.quoteIdent(req.tieBreaker.name)} NULLS FIRST` : chg;
   return { sql: `SELECT ${selectList(d, req.columns)} FROM ${d.quoteTable(req.table)} WHERE ${where} ORDER BY ${order}`, params };
+}
+
+/** Where a page ends, from `pageBoundsQuery`. */
+export interface PageBounds {
+  /** Cursor of the page's last row as the first step saw it (the page reads every row up to it). */
+  last: Cursor;
+  /** False when fewer than `limit` rows were left: the page reaches the end of what the request covers. */
+  more: boolean;
+}
+
+/**
+ * Runs `pageBoundsQuery` through `exec` (which gets the cursor columns and a count column to convert).
+ * @returns null when no row is left.
+ */
+export async function keysetPageBounds<R extends readonly unknown[]>(
+  d: SqlDialect,
+  req: PageRequest,
+  exec: (q: BoundSql, columns: SourceColumn[]) => Promise<R[]>,
+): Promise<PageBounds | null> {
+  const cursorColumns = req.tieBreaker ? [req.change, req.tieBreaker] : [req.change];
+  const count: SourceColumn = { name: BOUNDS_COUNT, kind: 'integer', sqlType: 'BIGINT' };
+  const rows = await exec(pageBoundsQuery(d, req), [...cursorColumns, count]);
+  if (rows.length === 0) return null;
+  const row = rows[0];
+  return { last: cursorOf(row, 0, req.tieBreaker ? 1 : undefined), more: Number(row[cursorColumns.length]) >= req.limit };
 }
 
 /** A page of rows and whether more rows may follow it up to the run's bound. */
@@ -234,16 +283,15 @@ export interface KeysetPage<R> {
  * `limit`-th next row (reading the cursor columns only), then `pageRangeQuery` reads the full rows up
  * to and including it. The page may hold more than `limit` rows (the rest of a group of identical
  * cursor values, or rows inserted between the two steps), never fewer unless the end was reached.
+ * (Readers stream the second step instead, chunk by chunk: `WarehouseReader.streamPage`.)
  */
 export async function readKeysetPage<R extends readonly unknown[]>(
   d: SqlDialect,
   req: PageRequest,
   exec: (q: BoundSql, columns: SourceColumn[]) => Promise<R[]>,
 ): Promise<KeysetPage<R>> {
-  const cursorColumns = req.tieBreaker ? [req.change, req.tieBreaker] : [req.change];
-  const bounds = await exec(pageBoundsQuery(d, req), cursorColumns);
-  if (bounds.length === 0) return { rows: [], more: false };
-  const last = cursorOf(bounds[bounds.length - 1], 0, req.tieBreaker ? 1 : undefined);
-  const rows = await exec(pageRangeQuery(d, req, last), req.columns);
-  return { rows, more: bounds.length >= req.limit };
+  const bounds = await keysetPageBounds(d, req, exec);
+  if (!bounds) return { rows: [], more: false };
+  const rows = await exec(pageRangeQuery(d, req, bounds.last), req.columns);
+  return { rows, more: bounds.more };
 }

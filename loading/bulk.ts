@@ -26,10 +26,14 @@ export interface EncodedProfile {
   bytes: number;
 }
 
-/** One event, serialised once. */
-export interface EncodedEvent {
-  event: KlaviyoEvent;
-  /** Position of the event in the list given to `encodeEvents` (the page order). */
+/**
+ * One event, serialised once. `event` is what the event is known by: the event itself (`encodeEvents`),
+ * or the caller's tag for it (the loader's streaming form, which keeps a small handle, e.g. the source
+ * row, instead of the event object while the request is in flight).
+ */
+export interface EncodedEvent<T = KlaviyoEvent> {
+  event: T;
+  /** Position of the event in the order it was given (the page order). */
   index: number;
   /** The event's entry of `attributes.events.data`: `{"type":"event","attributes":{...}}`. */
   json: string;
@@ -41,9 +45,9 @@ export interface EncodedEvent {
 }
 
 /** One request's worth of events. */
-export interface BulkBatch {
+export interface BulkBatch<T = KlaviyoEvent> {
   /** Events in body order: item i sits at `events-bulk-create/data[positions[i][0]]/attributes/events/data[positions[i][1]]`. */
-  items: EncodedEvent[];
+  items: EncodedEvent<T>[];
   /** For each item, its [profile group index, index within the group] in the body. */
   positions: [number, number][];
   /** Number of profile groups in the body. */
@@ -52,6 +56,8 @@ export interface BulkBatch {
   bytes: number;
   /** The JSON:API request body with Klaviyo's wire names (assembled on demand, not kept). */
   body(): string;
+  /** `body()` as UTF-8 bytes, written straight into one buffer of exactly `bytes` bytes (no intermediate string). */
+  bodyBuffer(): Buffer;
 }
 
 /** The wire shape of one event (an entry of `attributes.events.data`), as `encodeEventJson` writes it. */
@@ -148,41 +154,68 @@ export interface Encoding {
 }
 
 /**
+ * Serialises events one at a time, remembering which (profile identifiers, metric, unique_id) it has
+ * seen: a repeat is what Klaviyo would drop as a duplicate ("first processed wins"), so it is not sent.
+ * One encoder covers one page: deduplication holds across every call of `encode` on it. Profile JSON is
+ * shared between the events of a profile until `forgetProfiles()` (called between chunks of a stream,
+ * so that only the seen-keys grow with the page).
+ */
+export class EventEncoder {
+  private profiles = new Map<string, EncodedProfile>();
+  private readonly seen = new Set<string>();
+  private next = 0;
+
+  constructor(private readonly backfill: boolean) {}
+
+  /**
+   * The encoded event, or null when it repeats an earlier one. `tag` is what the result carries as
+   * `event` (default: the event itself).
+   */
+  encode<T = KlaviyoEvent>(event: KlaviyoEvent, tag?: T): EncodedEvent<T> | null {
+    const index = this.next++;
+    const pk = profileKey(event.profile);
+    const idKey = `${event.metric}\u0001${event.unique_id}`;
+    const dedupKey = `${pk}\u0002${idKey}`;
+    if (this.seen.has(dedupKey)) return null;
+    this.seen.add(dedupKey);
+    let profile = this.profiles.get(pk);
+    if (!profile) {
+      const json = encodeProfileJson(event.profile);
+      profile = { key: pk, json, bytes: Buffer.byteLength(json) };
+      this.profiles.set(pk, profile);
+    }
+    const json = encodeEventJson(event, this.backfill);
+    return { event: (tag === undefined ? event : tag) as T, index, json, bytes: Buffer.byteLength(json), profile, idKey };
+  }
+
+  /** Drops the shared profile JSON (events already encoded keep theirs). */
+  forgetProfiles(): void {
+    this.profiles = new Map();
+  }
+}
+
+/**
  * Serialises each event once and removes exact repeats: an event whose (profile identifiers, metric,
  * unique_id) equals an earlier one's is what Klaviyo would drop as a duplicate ("first processed wins"),
  * so it is not sent.
  */
 export function encodeEvents(events: readonly KlaviyoEvent[], opts: { backfill: boolean }): Encoding {
-  const profiles = new Map<string, EncodedProfile>();
-  const seen = new Set<string>();
+  const encoder = new EventEncoder(opts.backfill);
   const items: EncodedEvent[] = [];
   const duplicates: KlaviyoEvent[] = [];
-  events.forEach((event, index) => {
-    const pk = profileKey(event.profile);
-    const idKey = `${event.metric}\u0001${event.unique_id}`;
-    const dedupKey = `${pk}\u0002${idKey}`;
-    if (seen.has(dedupKey)) {
-      duplicates.push(event);
-      return;
-    }
-    seen.add(dedupKey);
-    let profile = profiles.get(pk);
-    if (!profile) {
-      const json = encodeProfileJson(event.profile);
-      profile = { key: pk, json, bytes: Buffer.byteLength(json) };
-      profiles.set(pk, profile);
-    }
-    const json = encodeEventJson(event, opts.backfill);
-    items.push({ event, index, json, bytes: Buffer.byteLength(json), profile, idKey });
-  });
+  for (const event of events) {
+    const item = encoder.encode(event);
+    if (item) items.push(item);
+    else duplicates.push(event);
+  }
   return { items, duplicates };
 }
 
 /** Result of `packBatches`. */
-export interface Packing {
-  batches: BulkBatch[];
+export interface Packing<T = KlaviyoEvent> {
+  batches: BulkBatch<T>[];
   /** Items that alone exceed the byte limit (to be rejected as `payload_too_large`). */
-  oversize: EncodedEvent[];
+  oversize: EncodedEvent<T>[];
 }
 
 interface OpenGroup {
@@ -191,7 +224,7 @@ interface OpenGroup {
   index: number;
 }
 
-function makeBatch(items: EncodedEvent[], positions: [number, number][], groups: OpenGroup[], bytes: number): BulkBatch {
+function makeBatch<T>(items: EncodedEvent<T>[], positions: [number, number][], groups: OpenGroup[], bytes: number): BulkBatch<T> {
   return {
     items,
     positions,
@@ -205,6 +238,25 @@ function makeBatch(items: EncodedEvent[], positions: [number, number][], groups:
       }
       return s + BODY_TAIL;
     },
+    bodyBuffer: () => {
+      const buf = Buffer.allocUnsafe(bytes);
+      let at = buf.write(BODY_HEAD, 0, 'latin1');
+      for (let g = 0; g < groups.length; g++) {
+        if (g > 0) at += buf.write(',', at, 'latin1');
+        at += buf.write(GROUP_HEAD, at, 'latin1');
+        at += buf.write(groups[g].profile.json, at, 'utf8');
+        at += buf.write(GROUP_MID, at, 'latin1');
+        const events = groups[g].events;
+        for (let e = 0; e < events.length; e++) {
+          if (e > 0) at += buf.write(',', at, 'latin1');
+          at += buf.write(events[e], at, 'utf8');
+        }
+        at += buf.write(GROUP_TAIL, at, 'latin1');
+      }
+      at += buf.write(BODY_TAIL, at, 'latin1');
+      if (at !== bytes) throw new Error(`bulk body is ${at} bytes, expected ${bytes}`);
+      return buf;
+    },
   };
 }
 
@@ -216,23 +268,23 @@ function makeBatch(items: EncodedEvent[], positions: [number, number][], groups:
  * identifiers may resolve to one profile, and Klaviyo would then fail the whole request): the later one
  * goes to a later request.
  */
-export function packBatches(items: readonly EncodedEvent[], opts: { maxEvents?: number; maxBytes?: number } = {}): Packing {
+export function packBatches<T = KlaviyoEvent>(items: readonly EncodedEvent<T>[], opts: { maxEvents?: number; maxBytes?: number } = {}): Packing<T> {
   const maxEvents = opts.maxEvents ?? BULK_LIMITS.maxEvents;
   const maxBytes = opts.maxBytes ?? BULK_LIMITS.maxBytes;
-  const batches: BulkBatch[] = [];
-  const oversize: EncodedEvent[] = [];
+  const batches: BulkBatch<T>[] = [];
+  const oversize: EncodedEvent<T>[] = [];
 
-  let pending: readonly EncodedEvent[] = items;
+  let pending: readonly EncodedEvent<T>[] = items;
   while (pending.length > 0) {
     // Group by profile, in order of first appearance.
-    const byProfile = new Map<string, EncodedEvent[]>();
+    const byProfile = new Map<string, EncodedEvent<T>[]>();
     for (const it of pending) {
       const list = byProfile.get(it.profile.key);
       if (list) list.push(it);
       else byProfile.set(it.profile.key, [it]);
     }
-    const deferred: EncodedEvent[] = [];
-    let bItems: EncodedEvent[] = [];
+    const deferred: EncodedEvent<T>[] = [];
+    let bItems: EncodedEvent<T>[] = [];
     let positions: [number, number][] = [];
     let groups: OpenGroup[] = [];
     let groupOf = new Map<string, OpenGroup>();

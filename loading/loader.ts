@@ -4,6 +4,13 @@
  * reject with the API's reason. It never loses an event silently: any other outcome is an error and the
  * page is not committed.
  *
+ * Two forms: `loadEvents(events)` for a list in hand, and `openLoad()`, a stream that a page's events
+ * are written to chunk by chunk (`write`, which waits while enough requests are queued: backpressure)
+ * and closed with `end()`. The stream keeps only a few requests' worth of events: it packs full requests
+ * as soon as enough events are there, sends them with `concurrency` requests in flight, and drops each
+ * request's events once Klaviyo answered for them. Deduplication of (profile, metric, unique_id) covers
+ * everything written to one stream.
+ *
  * Answers and what the loader does (klaviyo-api.md "Errors and rate limiting"):
  * - 2xx: the request's events are accepted.
  * - 400/422: items named by `source.pointer` become rejects with the API's detail and the rest is sent
@@ -21,7 +28,7 @@
  * The sender is injected (`BulkSender`), so this module is pure apart from time.
  */
 import type { KlaviyoEvent } from '../mapping/types.ts';
-import { encodeEvents, packBatches, BULK_LIMITS, type BulkBatch, type EncodedEvent } from './bulk.ts';
+import { EventEncoder, packBatches, BULK_LIMITS, type BulkBatch, type EncodedEvent } from './bulk.ts';
 import { KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError } from './errors.ts';
 import { realClock, retryAfterMs, type Clock, type RateLimiter } from './rate-limiter.ts';
 
@@ -41,24 +48,27 @@ export interface BulkSender {
   /** Identifies the Klaviyo account (a hash, never the key) for the shared rate limiter. */
   readonly accountId: string;
   /** Posts `batch.body()`. Never throws for an HTTP or network failure: it reports it in the outcome. */
-  send(batch: BulkBatch, opts?: { signal?: AbortSignal }): Promise<SendOutcome>;
+  send(batch: BulkBatch<unknown>, opts?: { signal?: AbortSignal }): Promise<SendOutcome>;
 }
 
-/** An event Klaviyo refused (or that cannot fit any request), with the reason. */
-export interface ApiReject {
-  event: KlaviyoEvent;
+/**
+ * An event Klaviyo refused (or that cannot fit any request), with the reason. `event` is the event
+ * (`loadEvents`) or the tag it was written with (`openLoad`).
+ */
+export interface ApiReject<T = KlaviyoEvent> {
+  event: T;
   reason: 'api_rejected' | 'payload_too_large';
   /** The API's detail, prefixed with the field it names when the pointer names one (e.g. `profile.email: ...`). */
   detail: string;
 }
 
 /** What happened to a page's events: `accepted + duplicates + rejects.length === events.length`. */
-export interface LoadResult {
+export interface LoadResult<T = KlaviyoEvent> {
   /** Events covered by a 2xx answer. */
   accepted: number;
   /** Events not sent because an earlier event of the page had the same profile, metric and unique_id. */
   duplicates: number;
-  rejects: ApiReject[];
+  rejects: ApiReject<T>[];
   /** HTTP requests made, including retries and re-sends. */
   requests: number;
   /** 429 answers received. */
@@ -90,6 +100,11 @@ export interface LoadOptions {
   backfill: boolean;
   /** Requests of this call in flight at once (the limiter paces them). Default 4. */
   concurrency?: number;
+  /**
+   * `openLoad`: full requests waiting to be sent before `write` waits for room. Default `concurrency`,
+   * so at most about 2 x concurrency requests' worth of events (plus one partly filled request) are held.
+   */
+  maxQueued?: number;
   /** Epoch ms: never wait past it (throws `LoadDeadlineError`). */
   deadline?: number;
   /** Called after each answer and every `heartbeatMs` while waiting. */
@@ -157,17 +172,67 @@ export function errorDetail(body: unknown): string {
  *   LoadDeadlineError when waiting would pass `deadline`; `signal.reason` when aborted.
  */
 export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOptions): Promise<LoadResult> {
+  const load = openLoad<KlaviyoEvent>(opts);
+  try {
+    // Everything is at hand: queue it all at once (no backpressure), so requests group each profile's
+    // events from anywhere in the list.
+    load.write(events, events, { wait: false }).catch(() => undefined);
+  } catch (e) {
+    load.abort(e);
+  }
+  return load.end();
+}
+
+/** A load in progress (`openLoad`). Call `end()` once everything is written, or `abort()`. */
+export interface LoadStream<T> {
+  /**
+   * Encodes `events` (deduplicated against everything written before), packs every full request and
+   * queues it. Resolves once fewer than `maxQueued` requests wait (immediately with `wait: false`).
+   * `tags[i]` is what a reject of `events[i]` carries as `event` (default: the event): keep it small,
+   * it lives as long as its request is unanswered.
+   * @throws the load's failure (the error `end()` would throw) as soon as there is one.
+   */
+  write(events: readonly KlaviyoEvent[], tags?: readonly T[], opts?: { wait?: boolean }): Promise<void>;
+  /**
+   * Sends what is left (the last, partly filled request), waits for every answer and returns the
+   * accounting. @throws as `loadEvents`.
+   */
+  end(): Promise<LoadResult<T>>;
+  /** Stops: nothing more is sent, requests in flight are aborted, `write` and `end` throw `reason`. */
+  abort(reason: unknown): void;
+  /** Events written so far (including duplicates). */
+  readonly written: number;
+}
+
+/**
+ * Opens a streaming load: events are written chunk by chunk and sent as soon as full requests (1,000
+ * events or 5 MB) can be made of them, with `concurrency` requests in flight; every behaviour of
+ * `loadEvents` holds (limiter, retries, 400 pointers and splitting, 401/403, 413, 429, deadline).
+ * Memory is bounded by the requests queued and in flight, not by how much is written.
+ */
+export function openLoad<T = KlaviyoEvent>(opts: LoadOptions): LoadStream<T> {
   const clock = opts.clock ?? realClock;
   const random = opts.random ?? Math.random;
   const base = opts.baseBackoffMs ?? 500;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const maxQueued = Math.max(1, opts.maxQueued ?? concurrency);
   const limits = { maxEvents: opts.maxEvents ?? BULK_LIMITS.maxEvents, maxBytes: opts.maxBytes ?? BULK_LIMITS.maxBytes };
-  const result: LoadResult = { accepted: 0, duplicates: 0, rejects: [], requests: 0, throttled: 0, retries: 0, splits: 0, bytesAccepted: 0 };
+  const result: LoadResult<T> = { accepted: 0, duplicates: 0, rejects: [], requests: 0, throttled: 0, retries: 0, splits: 0, bytesAccepted: 0 };
+  const encoder = new EventEncoder(opts.backfill);
 
-  const { items, duplicates } = encodeEvents(events, { backfill: opts.backfill });
-  result.duplicates = duplicates.length;
-  const first = packBatches(items, limits);
-  const rejectOversize = (list: EncodedEvent[]) => {
+  const queue: BulkBatch<T>[] = [];
+  /** Encoded events not yet packed into a full request. */
+  let pending: EncodedEvent<T>[] = [];
+  let pendingBytes = 0;
+  let written = 0;
+  let ended = false;
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  let failure: unknown;
+  let isolatedWithoutPointer = 0;
+
+  const rejectOversize = (list: EncodedEvent<T>[]) => {
     for (const it of list) {
       result.rejects.push({
         event: it.event,
@@ -176,13 +241,6 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
       });
     }
   };
-  rejectOversize(first.oversize);
-
-  const queue: BulkBatch[] = [...first.batches];
-  const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  let failure: unknown;
-  let isolatedWithoutPointer = 0;
 
   const progress = (): LoadProgress => ({
     accepted: result.accepted,
@@ -190,9 +248,27 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
     requests: result.requests,
     throttled: result.throttled,
     retries: result.retries,
-    pending: events.length - result.accepted - result.duplicates - result.rejects.length,
+    pending: written - result.accepted - result.duplicates - result.rejects.length,
   });
   const report = () => opts.onProgress?.(progress());
+
+  // Workers and writers wait for any change of state (a request queued, taken or answered, the end, a failure).
+  let waiters: (() => void)[] = [];
+  const wake = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const changed = () => new Promise<void>((r) => waiters.push(r));
+
+  const fail = (e: unknown) => {
+    if (failure !== undefined) return;
+    failure = e;
+    stop.abort(e);
+    queue.length = 0;
+    pending = [];
+    wake();
+  };
 
   const wait = async (ms: number, why: string) => {
     if (opts.deadline !== undefined && clock.now() + ms > opts.deadline) {
@@ -201,7 +277,31 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
     await clock.sleep(ms, signal);
   };
 
-  const requeue = (list: EncodedEvent[]) => {
+  /**
+   * Packs the pending events into requests and queues them. Unless `all`, the last request is held back
+   * while it is not full (it fills up with the next events), so requests stay full across chunks.
+   */
+  const pack = (all: boolean) => {
+    if (!pending.length) return;
+    if (!all && pending.length < limits.maxEvents && pendingBytes < limits.maxBytes) return;
+    const p = packBatches(pending, limits);
+    rejectOversize(p.oversize);
+    pending = [];
+    pendingBytes = 0;
+    const batches = p.batches;
+    if (!all && batches.length) {
+      const last = batches[batches.length - 1];
+      if (last.items.length < limits.maxEvents && last.bytes < limits.maxBytes * 0.9) {
+        batches.pop();
+        pending = last.items;
+        for (const it of pending) pendingBytes += it.bytes;
+      }
+    }
+    for (const b of batches) queue.push(b);
+    if (batches.length) wake();
+  };
+
+  const requeue = (list: EncodedEvent<T>[]) => {
     if (!list.length) return;
     const p = packBatches(list, limits);
     rejectOversize(p.oversize);
@@ -209,10 +309,10 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
     result.splits++;
   };
 
-  const reject = (it: EncodedEvent, detail: string) => result.rejects.push({ event: it.event, reason: 'api_rejected', detail });
+  const reject = (it: EncodedEvent<T>, detail: string) => result.rejects.push({ event: it.event, reason: 'api_rejected', detail });
 
   /** Handles a 400/422: rejects what the pointers name and queues the rest, or splits; throws for request-level errors. */
-  const onBadRequest = (batch: BulkBatch, r: SendOutcome): void => {
+  const onBadRequest = (batch: BulkBatch<T>, r: SendOutcome): void => {
     const errors = errorsOf(r.body);
     const bad = new Map<number, string>();
     const requestLevel: string[] = [];
@@ -246,7 +346,7 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
       });
     }
     if (bad.size > 0) {
-      const rest: EncodedEvent[] = [];
+      const rest: EncodedEvent<T>[] = [];
       batch.items.forEach((it, i) => {
         const d = bad.get(i);
         if (d !== undefined) reject(it, d);
@@ -280,7 +380,7 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
     requeue(batch.items.slice(0, half));
   };
 
-  async function sendBatch(batch: BulkBatch): Promise<void> {
+  async function sendBatch(batch: BulkBatch<T>): Promise<void> {
     let attempt = 0;
     for (;;) {
       const permit = await opts.limiter.acquire({ signal, deadline: opts.deadline });
@@ -340,31 +440,25 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
     }
   }
 
-  // A work queue: splits and re-sends go to the front and are picked up by any idle worker.
+  // A work queue: splits and re-sends go to the front and are picked up by any idle worker. Workers
+  // stop once the stream has ended and nothing is queued or in flight (a request in flight may still
+  // split into new ones).
   let active = 0;
-  let idle: (() => void)[] = [];
-  const wake = () => {
-    const w = idle;
-    idle = [];
-    for (const f of w) f();
-  };
   async function worker(): Promise<void> {
     for (;;) {
       if (failure !== undefined) return;
       const b = queue.shift();
       if (!b) {
-        if (active === 0) return wake();
-        await new Promise<void>((r) => idle.push(r));
+        if (ended && active === 0) return wake();
+        await changed();
         continue;
       }
       active++;
+      wake(); // a writer may be waiting for room
       try {
         await sendBatch(b);
       } catch (e) {
-        if (failure === undefined) {
-          failure = e;
-          stop.abort(e);
-        }
+        fail(e);
       } finally {
         active--;
         wake();
@@ -374,11 +468,56 @@ export async function loadEvents(events: readonly KlaviyoEvent[], opts: LoadOpti
 
   const heartbeat = opts.onProgress ? setInterval(report, opts.heartbeatMs ?? 5000) : undefined;
   heartbeat?.unref?.();
-  try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
-  } finally {
-    if (heartbeat) clearInterval(heartbeat);
-  }
-  if (failure !== undefined) throw failure;
-  return result;
+  const workers = Promise.all(Array.from({ length: concurrency }, worker));
+  // A failure before `end()` is reported by `write`/`end`; never as an unhandled rejection.
+  workers.catch(() => undefined);
+  const onAbort = () => fail(opts.signal!.reason);
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  return {
+    get written() {
+      return written;
+    },
+    async write(events, tags, wopts = {}) {
+      if (failure !== undefined) throw failure;
+      if (ended) throw new Error('write() after end()');
+      for (let i = 0; i < events.length; i++) {
+        const item = encoder.encode<T>(events[i], tags ? tags[i] : (events[i] as unknown as T));
+        written++;
+        if (!item) {
+          result.duplicates++;
+          continue;
+        }
+        pending.push(item);
+        pendingBytes += item.bytes;
+      }
+      encoder.forgetProfiles();
+      pack(false);
+      if (wopts.wait === false) return;
+      while (failure === undefined && queue.length >= maxQueued) await changed();
+      if (failure !== undefined) throw failure;
+    },
+    async end() {
+      if (failure === undefined && !ended) {
+        pack(true);
+        ended = true;
+        wake();
+      }
+      try {
+        await workers;
+      } finally {
+        if (heartbeat) clearInterval(heartbeat);
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+      if (failure !== undefined) throw failure;
+      return result;
+    },
+    abort(reason) {
+      fail(reason);
+      ended = true;
+      if (heartbeat) clearInterval(heartbeat);
+      opts.signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }

@@ -24,7 +24,7 @@ export function httpSender(target: KlaviyoTarget): BulkSender {
   return {
     accountId: accountIdOf(target.apiKey, base),
     send(batch: BulkBatch, opts?: { signal?: AbortSignal }): Promise<SendOutcome> {
-      const body = Buffer.from(batch.body(), 'utf8');
+      const body = batch.bodyBuffer();
       return new Promise((resolve) => {
         let settled = false;
         const done = (o: SendOutcome) => {

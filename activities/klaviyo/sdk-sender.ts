@@ -72,7 +72,7 @@ export function sdkSender(target: KlaviyoTarget): BulkSender {
   return {
     accountId: accountIdOf(target.apiKey, basePath),
     async send(batch: BulkBatch, opts?: { signal?: AbortSignal }): Promise<SendOutcome> {
-      const api = new klaviyo.EventsApi(new SingleAttemptSession(target.apiKey, timeoutMs, Buffer.from(batch.body(), 'utf8'), opts?.signal));
+      const api = new klaviyo.EventsApi(new SingleAttemptSession(target.apiKey, timeoutMs, batch.bodyBuffer(), opts?.signal));
       api.basePath = basePath;
       try {
         const { response } = await api.bulkCreateEvents(PRE_ENCODED);

@@ -11,6 +11,8 @@ import {
   DuckDBTypeId,
   JsonDuckDBValueConverter,
   type DuckDBConnection,
+  type DuckDBDataChunk,
+  type DuckDBResult,
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
@@ -19,6 +21,8 @@ import {
   countQuery,
   nullChangeCountQuery,
   nullChangeQuery,
+  keysetPageBounds,
+  pageRangeQuery,
   readKeysetPage,
   splitTableRef,
   type BoundSql,
@@ -27,9 +31,12 @@ import {
   type SqlDialect,
 } from '../../incremental/sql.ts';
 import {
+  DEFAULT_CHUNK_ROWS,
+  emptyStream,
   SourceError,
   type ColumnKind,
   type PageRequest,
+  type PageStream,
   type SourceColumn,
   type SourcePage,
   type SourceValue,
@@ -52,6 +59,35 @@ function bigintValue(v: DuckDBValue): SourceValue {
   return b <= MAX_SAFE && b >= -MAX_SAFE ? Number(b) : b.toString();
 }
 
+/**
+ * A conversion that remembers its last input: rows in cursor order often repeat a timestamp (rows of one
+ * transaction share their change timestamp, lines of one order their event time), so the repeated
+ * value is formatted once and its text shared.
+ */
+function lastValueMemo(key: (v: DuckDBValue) => bigint, format: (k: bigint) => string): Convert {
+  let lastKey: bigint | undefined;
+  let lastText = '';
+  return (v) => {
+    const k = key(v);
+    if (k !== lastKey) {
+      lastText = format(k);
+      lastKey = k;
+    }
+    return lastText;
+  };
+}
+
+/** A DECIMAL's exact text (`12.50`, `-0.05`), the same as the driver's `toString()` without its locale machinery. */
+function decimalText(v: DuckDBValue): string {
+  const d = v as unknown as { value: bigint | number; scale: number };
+  const neg = d.value < 0;
+  let digits = String(neg ? -d.value : d.value);
+  if (d.scale === 0) return neg ? `-${digits}` : digits;
+  if (digits.length <= d.scale) digits = digits.padStart(d.scale + 1, '0');
+  const cut = digits.length - d.scale;
+  return `${neg ? '-' : ''}${digits.slice(0, cut)}.${digits.slice(cut)}`;
+}
+
 function kindOf(type: DuckDBType): { kind: ColumnKind; convert: Convert } {
   const asString: Convert = (v) => String(v);
   switch (type.typeId) {
@@ -72,20 +108,20 @@ function kindOf(type: DuckDBType): { kind: ColumnKind; convert: Convert } {
     case DuckDBTypeId.UHUGEINT:
       return { kind: 'integer', convert: bigintValue };
     case DuckDBTypeId.DECIMAL:
-      return { kind: 'decimal', convert: asString };
+      return { kind: 'decimal', convert: decimalText };
     case DuckDBTypeId.FLOAT:
     case DuckDBTypeId.DOUBLE:
       return { kind: 'float', convert: (v) => v as number };
     case DuckDBTypeId.TIMESTAMP:
-      return { kind: 'timestamp_ntz', convert: (v) => formatMicros((v as unknown as { micros: bigint }).micros) };
+      return { kind: 'timestamp_ntz', convert: lastValueMemo((v) => (v as unknown as { micros: bigint }).micros, formatMicros) };
     case DuckDBTypeId.TIMESTAMP_S:
-      return { kind: 'timestamp_ntz', convert: (v) => formatMicros((v as unknown as { seconds: bigint }).seconds * 1_000_000n) };
+      return { kind: 'timestamp_ntz', convert: lastValueMemo((v) => (v as unknown as { seconds: bigint }).seconds, (s) => formatMicros(s * 1_000_000n)) };
     case DuckDBTypeId.TIMESTAMP_MS:
-      return { kind: 'timestamp_ntz', convert: (v) => formatMicros((v as unknown as { millis: bigint }).millis * 1000n) };
+      return { kind: 'timestamp_ntz', convert: lastValueMemo((v) => (v as unknown as { millis: bigint }).millis, (ms) => formatMicros(ms * 1000n)) };
     case DuckDBTypeId.TIMESTAMP_NS:
-      return { kind: 'timestamp_ntz', convert: (v) => formatNanos((v as unknown as { nanos: bigint }).nanos) };
+      return { kind: 'timestamp_ntz', convert: lastValueMemo((v) => (v as unknown as { nanos: bigint }).nanos, formatNanos) };
     case DuckDBTypeId.TIMESTAMP_TZ:
-      return { kind: 'timestamp_tz', convert: (v) => `${formatMicros((v as unknown as { micros: bigint }).micros)}Z` };
+      return { kind: 'timestamp_tz', convert: lastValueMemo((v) => (v as unknown as { micros: bigint }).micros, (us) => `${formatMicros(us)}Z`) };
     case DuckDBTypeId.DATE:
       return { kind: 'date', convert: asString };
     case DuckDBTypeId.TIME:
@@ -101,6 +137,30 @@ function kindOf(type: DuckDBType): { kind: ColumnKind; convert: Convert } {
     default:
       return { kind: 'other', convert: asString };
   }
+}
+
+function converters(result: DuckDBResult): Convert[] {
+  return result.columnTypes().map((t) => kindOf(t).convert);
+}
+
+/**
+ * A chunk's rows in the `ColumnKind` value model, read column by column from the chunk's vectors (the
+ * driver's value objects live only while their row is converted).
+ */
+function convertChunk(chunk: DuckDBDataChunk, conv: readonly Convert[], from = 0, to = chunk.rowCount): SourceValue[][] {
+  const count = to - from;
+  const n = conv.length;
+  const rows: SourceValue[][] = new Array(count);
+  for (let r = 0; r < count; r++) rows[r] = new Array(n);
+  for (let c = 0; c < n; c++) {
+    const vector = chunk.getColumnVector(c);
+    const f = conv[c];
+    for (let r = 0; r < count; r++) {
+      const v = vector.getItem(from + r);
+      rows[r][c] = v === null || v === undefined ? null : f(v);
+    }
+  }
+  return rows;
 }
 
 /** Opens a DuckDB file read-only. @throws SourceError when the file cannot be opened. */
@@ -139,34 +199,60 @@ export class DuckDBReader implements WarehouseReader {
     return names.map((name, i) => ({ name, kind: kindOf(types[i]).kind, sqlType: types[i].toString() }));
   }
 
-  private async exec(q: BoundSql, columns: SourceColumn[]): Promise<SourceValue[][]> {
-    const reader = await this.conn.runAndReadAll(q.sql, q.params);
-    const conv = reader.columnTypes().map((t) => kindOf(t).convert);
-    const raw = reader.getRows();
-    const n = columns.length;
-    const out: SourceValue[][] = new Array(raw.length);
-    for (let r = 0; r < raw.length; r++) {
-      const src = raw[r];
-      const row: SourceValue[] = new Array(n);
-      for (let c = 0; c < n; c++) {
-        const v = src[c];
-        row[c] = v === null || v === undefined ? null : conv[c](v);
-      }
-      out[r] = row;
+  /** Runs a query and converts every row (for small results: bounds, counts, samples). */
+  private async exec(q: BoundSql): Promise<SourceValue[][]> {
+    const result = await this.conn.run(q.sql, q.params);
+    const conv = converters(result);
+    const out: SourceValue[][] = [];
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) return out;
+      for (const row of convertChunk(chunk, conv)) out.push(row);
     }
-    return out;
   }
 
   async readPage(req: PageRequest): Promise<SourcePage> {
-    const page = await readKeysetPage(duckdbDialect, req, (q, columns) => this.exec(q, columns));
+    const page = await readKeysetPage(duckdbDialect, req, (q) => this.exec(q));
     return { columns: req.columns, rows: page.rows, more: page.more };
+  }
+
+  /**
+   * The page's bounds first (`keysetPageBounds`), then its rows through a streaming result
+   * (`connection.stream`): DuckDB hands over one vector of at most 2,048 rows per `fetchChunk()`, whose
+   * values stay native until a slice of `chunkRows` rows is converted for the consumer, so only the
+   * slice in hand lives in JS memory. Nothing else may run on this reader while the stream is open.
+   */
+  async streamPage(req: PageRequest, opts: { chunkRows?: number } = {}): Promise<PageStream> {
+    const chunkRows = Math.max(1, Math.floor(opts.chunkRows ?? DEFAULT_CHUNK_ROWS));
+    const bounds = await keysetPageBounds(duckdbDialect, req, (q) => this.exec(q));
+    if (!bounds) return emptyStream(req.columns);
+    const q = pageRangeQuery(duckdbDialect, req, bounds.last);
+    let result: DuckDBResult | undefined = await this.conn.stream(q.sql, q.params);
+    const conv = converters(result);
+    return {
+      columns: req.columns,
+      more: bounds.more,
+      async *[Symbol.asyncIterator]() {
+        while (result) {
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          // Converted a slice at a time, so that only `chunkRows` rows exist as JS values at once.
+          for (let i = 0; i < chunk.rowCount; i += chunkRows) yield convertChunk(chunk, conv, i, Math.min(chunk.rowCount, i + chunkRows));
+        }
+        result = undefined;
+      },
+      // The native result is released with its last reference (and with the connection on `close()`).
+      close: async () => {
+        result = undefined;
+      },
+    };
   }
 
   async readNullChange(req: NullChangeRequest) {
     const c = nullChangeCountQuery(duckdbDialect, req);
     const count = await this.conn.runAndReadAll(c.sql, c.params);
     const total = Number(count.getRows()[0][0] as bigint);
-    const rows = total === 0 ? [] : await this.exec(nullChangeQuery(duckdbDialect, req), req.columns);
+    const rows = total === 0 ? [] : await this.exec(nullChangeQuery(duckdbDialect, req));
     return { page: { columns: req.columns, rows }, total };
   }
 

@@ -18,11 +18,26 @@ import { createPrivateKey } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import snowflake from 'snowflake-sdk';
 import type { SnowflakeConnectionConfig } from '../../config/types.ts';
-import { countQuery, nullChangeCountQuery, nullChangeQuery, readKeysetPage, splitTableRef, type BoundSql, type CountRequest, type NullChangeRequest, type SqlDialect } from '../../incremental/sql.ts';
 import {
+  countQuery,
+  keysetPageBounds,
+  nullChangeCountQuery,
+  nullChangeQuery,
+  pageRangeQuery,
+  readKeysetPage,
+  splitTableRef,
+  type BoundSql,
+  type CountRequest,
+  type NullChangeRequest,
+  type SqlDialect,
+} from '../../incremental/sql.ts';
+import {
+  DEFAULT_CHUNK_ROWS,
+  emptyStream,
   SourceError,
   type ColumnKind,
   type PageRequest,
+  type PageStream,
   type SourceColumn,
   type SourcePage,
   type SourceValue,
@@ -470,12 +485,15 @@ export class SnowflakeReader implements WarehouseReader {
     });
   }
 
-  /** Runs a query and converts every row (streamed: one row in flight from the driver at a time). */
-  private async query(q: BoundSql, what: string): Promise<{ columns: SnowflakeColumn[]; rows: SourceValue[][] }> {
-    const { columns, stream } = await this.execute(q, what);
+  /**
+   * Runs a query and yields its rows converted, in chunks of at most `chunkRows` (streamed: the driver
+   * fetches result chunks as they are consumed).
+   */
+  private async *rowChunks(q: BoundSql, what: string, chunkRows: number, started?: Executed): AsyncGenerator<SourceValue[][]> {
+    const { columns, stream } = started ?? (await this.execute(q, what));
     const conv = columns.map((c) => c.convert);
     const n = columns.length;
-    const rows: SourceValue[][] = [];
+    let rows: SourceValue[][] = [];
     try {
       for await (const raw of stream as AsyncIterable<unknown[]>) {
         const row: SourceValue[] = new Array(n);
@@ -484,13 +502,28 @@ export class SnowflakeReader implements WarehouseReader {
           row[i] = v === null || v === undefined ? null : conv[i](v);
         }
         rows.push(row);
+        if (rows.length >= chunkRows) {
+          yield rows;
+          rows = [];
+        }
       }
     } catch (e) {
       this.failed = true;
       if (e instanceof SourceError || e instanceof SnowflakeUnavailableError) throw e;
       throw classifySnowflakeError(e, what);
+    } finally {
+      // Stopped early (an error while the rows were used): release the driver's stream.
+      if (!stream.readableEnded) stream.destroy();
     }
-    return { columns, rows };
+    if (rows.length) yield rows;
+  }
+
+  /** Runs a query and converts every row. */
+  private async query(q: BoundSql, what: string): Promise<{ columns: SnowflakeColumn[]; rows: SourceValue[][] }> {
+    const started = await this.execute(q, what);
+    const rows: SourceValue[][] = [];
+    for await (const chunk of this.rowChunks(q, what, DEFAULT_CHUNK_ROWS, started)) for (const row of chunk) rows.push(row);
+    return { columns: started.columns, rows };
   }
 
   /**
@@ -513,6 +546,29 @@ export class SnowflakeReader implements WarehouseReader {
     const what = `reading ${req.table} in ${describeTarget(this.conn)}`;
     const page = await readKeysetPage(snowflakeDialect, req, async (q) => (await this.query(q, what)).rows);
     return { columns: req.columns, rows: page.rows, more: page.more };
+  }
+
+  /**
+   * The page's bounds first (`keysetPageBounds`), then its rows through the driver's row stream
+   * (`streamResult: true`), converted and handed over in chunks of `chunkRows`.
+   */
+  async streamPage(req: PageRequest, opts: { chunkRows?: number } = {}): Promise<PageStream> {
+    const what = `reading ${req.table} in ${describeTarget(this.conn)}`;
+    const chunkRows = Math.max(1, Math.floor(opts.chunkRows ?? DEFAULT_CHUNK_ROWS));
+    const bounds = await keysetPageBounds(snowflakeDialect, req, async (q) => (await this.query(q, what)).rows);
+    if (!bounds) return emptyStream(req.columns);
+    const q = pageRangeQuery(snowflakeDialect, req, bounds.last);
+    const started = await this.execute(q, what);
+    const chunks = this.rowChunks(q, what, chunkRows, started);
+    return {
+      columns: req.columns,
+      more: bounds.more,
+      [Symbol.asyncIterator]: () => chunks,
+      close: async () => {
+        await chunks.return(undefined);
+        if (!started.stream.readableEnded) started.stream.destroy();
+      },
+    };
   }
 
   async readNullChange(req: NullChangeRequest) {

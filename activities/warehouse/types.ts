@@ -79,6 +79,39 @@ export interface PageRequest {
 }
 
 /**
+ * One keyset page read as a stream of row chunks (`WarehouseReader.streamPage`), so that a page of any
+ * size needs memory for one chunk at a time. Iterate it once, to the end, or call `close()`.
+ */
+export interface PageStream extends AsyncIterable<SourceValue[][]> {
+  columns: SourceColumn[];
+  /**
+   * False when the page reaches the end of what the request covers (fewer than `limit` rows were left
+   * when its bounds were read); known before the first chunk.
+   */
+  more: boolean;
+  /** Releases the query early (after an error); idempotent, and a no-op once the stream was read to the end. */
+  close(): Promise<void>;
+}
+
+/** A page without rows (nothing left to read). */
+export function emptyStream(columns: SourceColumn[]): PageStream {
+  return {
+    columns,
+    more: false,
+    async *[Symbol.asyncIterator]() {},
+    close: async () => undefined,
+  };
+}
+
+/**
+ * Rows per chunk of `streamPage` unless the request says otherwise. Small enough that a chunk's rows,
+ * events and their intermediate values (a few KB per row) are garbage before V8's young generation
+ * (16 MB) fills twice, so they die young instead of being promoted; large enough that per-chunk costs
+ * (a ledger lookup, a loader call) do not count.
+ */
+export const DEFAULT_CHUNK_ROWS = 512;
+
+/**
  * A warehouse connection able to describe a table and read keyset pages from it.
  * Implementations: DuckDB (`duckdb.ts`), Snowflake (`snowflake.ts`).
  */
@@ -95,6 +128,12 @@ export interface WarehouseReader {
    * rows, extended so that the last cursor value is never split across pages.
    */
   readPage(req: PageRequest): Promise<SourcePage>;
+  /**
+   * The same rows as `readPage`, in the same order, as chunks of at most `chunkRows` rows (default
+   * `DEFAULT_CHUNK_ROWS`). The page's bounds are read before this resolves; the rows are fetched and
+   * converted as the chunks are consumed.
+   */
+  streamPage(req: PageRequest, opts?: { chunkRows?: number }): Promise<PageStream>;
   /**
    * Up to `limit` rows whose change timestamp is NULL (within `eventRange` when given), and how many
    * there are in all.

@@ -9,7 +9,7 @@ import { loadConnectionFile } from '../../config/load.ts';
 import type { ConnectionConfig } from '../../config/types.ts';
 import { TemporalJsonLogger, createJsonLogger, secretValues } from '../../observability/logging.ts';
 import { WorkerMetrics, serveMetrics } from '../../observability/metrics.ts';
-import { createWorker } from '../../worker.ts';
+import { createWorker, limitHeapGrowth } from '../../worker.ts';
 import { deploymentFrom, temporalFrom, withDeploymentOptions, withTemporalOptions } from '../context.ts';
 
 /** Environment variables a connection names for its secrets (their values are scrubbed from logs). */
@@ -30,9 +30,16 @@ export function register(program: Command): void {
         .option('--metrics-host <ip>', 'interface of the metrics endpoint (env DWH_IMPORT_METRICS_HOST, default 0.0.0.0)')
         .option('--no-metrics', 'no metrics endpoint')
         .option('--temporal-metrics-port <port>', "also expose the Temporal SDK's own worker metrics (task slots, latencies) on this port")
-        .option('--log-level <level>', 'trace, debug, info, warn or error (env DWH_IMPORT_LOG_LEVEL, default info)'),
+        .option('--log-level <level>', 'trace, debug, info, warn or error (env DWH_IMPORT_LOG_LEVEL, default info)')
+        .option(
+          '--heap-growth <percent>',
+          "how far the JS heap may grow past its live data before a full garbage collection, in percent (env DWH_IMPORT_HEAP_GROWTH, default 50; 0 = V8's own heuristic, up to 300)",
+        ),
     ),
   ).action(async (opts) => {
+    const heapGrowth = opts.heapGrowth ?? process.env.DWH_IMPORT_HEAP_GROWTH ?? '50';
+    if (!/^\d+$/.test(String(heapGrowth))) throw new Error(`--heap-growth must be a whole number of percent, not "${heapGrowth}"`);
+    limitHeapGrowth(Number(heapGrowth));
     const t = temporalFrom(opts);
     const d = deploymentFrom(opts);
     const connection = loadConnectionFile(d.connectionFile);
@@ -74,6 +81,7 @@ export function register(program: Command): void {
         stateStore: d.statePath,
         klaviyo: baseUrl,
         rateLimited: opts.rateLimit !== false,
+        heapGrowthPercent: Number(heapGrowth) || null,
         metrics: server?.url ?? null,
         temporalMetrics: sdkPort !== undefined ? `http://127.0.0.1:${sdkPort}/metrics` : null,
       },
