@@ -43,6 +43,14 @@ export interface ActivityDeps {
 const NULL_CHANGE_SAMPLE = 1000;
 
 /**
+ * Mapping rejects of a page are written to the state store in batches of this many rows while the page
+ * streams (one transaction each), so that a page of any size holds at most this many reject rows.
+ * A row the mapping rejects is rejected whatever happens to the rest of the page; a retried page
+ * writes its rejects again (the store keeps one record per row).
+ */
+const REJECT_FLUSH_ROWS = 1000;
+
+/**
  * A page whose events Klaviyo refused *all*, when there are at least this many, is taken for a
  * systematic failure (a wrong revision, an account problem) rather than bad rows: the run stops
  * without recording rejects or moving the watermark, instead of marking a whole page rejected.
@@ -278,7 +286,8 @@ export function createSyncActivities(deps: ActivityDeps) {
 
           const rejected: Counts = {};
           const warnings: Counts = {};
-          const rejects: RejectRecord[] = [];
+          /** Rejects not yet written to the state store (mapping rejects are written every `REJECT_FLUSH_ROWS`). */
+          let rejects: RejectRecord[] = [];
           /** Ledger entries of the page's rejects (lookback syncs). */
           const rejectFps: { fp: string; ts: string }[] = [];
           /** Ledger entries of the events sent (lookback syncs); the refused ones are left out at the end. */
@@ -347,6 +356,10 @@ export function createSyncActivities(deps: ActivityDeps) {
                   bump(rejected, r.reject.reason);
                 }
               }
+              if (rejects.length >= REJECT_FLUSH_ROWS) {
+                deps.state.recordRejects(rejects);
+                rejects = [];
+              }
               eventsToSend += sendEvents.length;
               beat({ phase: 'load', rows: rowsRead, events: eventsToSend });
               await load.write(sendEvents, sendTags);
@@ -364,7 +377,7 @@ export function createSyncActivities(deps: ActivityDeps) {
           if (eventsToSend >= ALL_REJECTED_THRESHOLD && apiRejected.length === eventsToSend) {
             throw ApplicationFailure.nonRetryable(
               `Klaviyo refused all ${eventsToSend} events of the page after ${cursorText(input.after)} ` +
-                `(first: ${apiRejected[0].detail}); taken for a systematic problem, so no row was recorded as rejected and the watermark did not move`,
+                `(first: ${apiRejected[0].detail}); taken for a systematic problem, so no event was recorded as rejected and the watermark did not move`,
               'KlaviyoRejectedPage',
             );
           }
