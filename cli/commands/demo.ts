@@ -23,7 +23,7 @@ import { duckdbTableExists } from '../../devenv/load-csv.ts';
 import { startLocalKlaviyo } from '../../local-api/server.ts';
 import { memoPath } from '../../ops/plan.ts';
 import { triggerOrFollow, upsertSchedule } from '../../ops/schedules.ts';
-import { failureText } from './run.ts';
+import { failureText } from '../../ops/failure.ts';
 import { followRun } from '../follow.ts';
 import { createWorker } from '../../worker.ts';
 import { connectTemporal, temporalSettings } from '../../config/env.ts';

@@ -10,21 +10,10 @@ import { Client, WorkflowFailedError } from '@temporalio/client';
 import { connectTemporal } from '../../config/env.ts';
 import { managedSchedule } from '../../ops/operate.ts';
 import { triggerOrFollow } from '../../ops/schedules.ts';
+import { failureText } from '../../ops/failure.ts';
 import { followRun } from '../follow.ts';
 import { formatRun, runUrl } from '../format.ts';
 import { temporalFrom, withTemporalOptions } from '../context.ts';
-
-/** The chain of causes of a failed run, outermost first, as one readable text. */
-export function failureText(e: unknown): string {
-  const msgs: string[] = [];
-  let cur = e as { message?: string; cause?: unknown } | undefined;
-  while (cur) {
-    if (cur.message && !msgs.includes(cur.message)) msgs.push(cur.message);
-    cur = cur.cause as typeof cur;
-  }
-  return msgs.join(': ');
-}
-
 
 export function register(program: Command): void {
   withTemporalOptions(
