@@ -28,7 +28,7 @@ export function runUrl(uiUrl: string, namespace: string, workflowId: string, run
 }
 
 /** The block printed for one finished run. */
-export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?: number } = {}): string {
+export function formatRun(r: SyncRunResult, extra: { url?: string } = {}): string {
   const lines: string[] = [];
   const pad = (k: string) => `  ${k.padEnd(18)}`;
   if (r.rowsRead === 0 && r.rejectedTotal === 0) {
@@ -37,7 +37,6 @@ export function formatRun(r: SyncRunResult, extra: { url?: string; storedByApi?:
   lines.push(`${pad('rows read')}${num(r.rowsRead)}${r.pages ? ` in ${num(r.pages)} page(s)` : ''}`);
   lines.push(
     `${pad('events accepted')}${num(r.eventsAccepted)}` +
-      (extra.storedByApi !== undefined ? ` (the API stored ${num(extra.storedByApi)} new)` : '') +
       (r.duplicates ? `, ${num(r.duplicates)} repeated unique_id(s) dropped` : ''),
   );
   if (r.lookbackRows) {

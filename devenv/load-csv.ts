@@ -82,3 +82,20 @@ export async function loadCsv(o: LoadCsvOptions): Promise<LoadCsvResult> {
     db.closeSync();
   }
 }
+
+/** Whether `table` (`schema.table` or `table`) exists in the DuckDB file (false when the file does not exist). */
+export async function duckdbTableExists(dbPath: string, table: string): Promise<boolean> {
+  if (!existsSync(dbPath)) return false;
+  const parts = splitTableRef(table);
+  const name = parts[parts.length - 1].name;
+  const schema = parts.length > 1 ? parts[parts.length - 2].name : 'main';
+  const db = await DuckDBInstance.create(dbPath, { access_mode: 'READ_ONLY' });
+  const c = await db.connect();
+  try {
+    const r = await c.runAndReadAll('SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [schema, name]);
+    return Number(r.getRows()[0][0] as bigint) > 0;
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}

@@ -56,7 +56,9 @@ const LITERAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{
 export function parseLiteral(lit: string): ParsedLiteral {
   const m = LITERAL.exec(lit);
   if (!m) throw new Error(`not a canonical timestamp literal: ${lit}`);
-  const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0));
+  const d = new Date(Date.UTC(2000, +m[2] - 1, +m[3], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0)));
+  d.setUTCFullYear(+m[1]); // Date.UTC maps years 0-99 to 1900-1999; the year is set on its own
+  const ms = d.getTime();
   if (Number.isNaN(ms)) throw new Error(`not a canonical timestamp literal: ${lit}`);
   const frac = m[7] ?? '';
   const nanos = BigInt(ms) * 1_000_000n + BigInt(frac.padEnd(9, '0') || '0');
@@ -74,10 +76,13 @@ export function formatLiteral(nanos: bigint, digits: number, zoned = false): str
     sub += 1_000_000n;
     ms -= 1n;
   }
-  const iso = new Date(Number(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  if (digits < 0) return iso.slice(0, 10);
-  const frac = `${iso.slice(20, 23)}${sub.toString().padStart(6, '0')}`.slice(0, digits);
-  return `${iso.slice(0, 19)}${digits > 0 ? `.${frac}` : ''}${zoned ? 'Z' : ''}`;
+  // YYYY-MM-DDTHH:MM:SS.mmmZ, or ±YYYYYY-MM-DDTHH:MM:SS.mmmZ outside years 0000-9999 (kept well-formed;
+  // such a value is no canonical literal, and the mapping rejects it as an event time)
+  const iso = new Date(Number(ms)).toISOString();
+  const t = iso.indexOf('T');
+  if (digits < 0) return iso.slice(0, t);
+  const frac = `${iso.slice(t + 10, t + 13)}${sub.toString().padStart(6, '0')}`.slice(0, digits);
+  return `${iso.slice(0, t + 9)}${digits > 0 ? `.${frac}` : ''}${zoned ? 'Z' : ''}`;
 }
 
 /** Formats epoch microseconds (read as UTC) as `YYYY-MM-DDTHH:MM:SS.ffffff`. */

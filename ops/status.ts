@@ -4,6 +4,7 @@
  * workflow results, so no state store is needed for them), and the watermark (from the state store
  * when this machine can open it; otherwise the last run's result says where it ended).
  */
+import { failureText } from './failure.ts';
 import { existsSync } from 'node:fs';
 import type { Client, ScheduleDescription } from '@temporalio/client';
 import { StateStore } from '../activities/state/store.ts';
@@ -56,16 +57,6 @@ function iso(d: Date | undefined): string | undefined {
   return d ? d.toISOString() : undefined;
 }
 
-function failureChain(e: unknown): string {
-  const msgs: string[] = [];
-  let cur = e as { message?: string; cause?: unknown } | undefined;
-  while (cur) {
-    if (cur.message && !msgs.includes(cur.message)) msgs.push(cur.message);
-    cur = cur.cause as typeof cur;
-  }
-  return msgs.join(': ');
-}
-
 async function runInfo(client: Client, workflowId: string, runId: string): Promise<RunInfo | undefined> {
   const h = client.workflow.getHandle(workflowId);
   let d;
@@ -95,7 +86,7 @@ async function runInfo(client: Client, workflowId: string, runId: string): Promi
     try {
       await h.result();
     } catch (e) {
-      info.failure = failureChain(e);
+      info.failure = failureText(e);
     }
   }
   return info;

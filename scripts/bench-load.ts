@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
     syncs: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '4' },
     limits: { type: 'string', default: 'klaviyo' },
-    sender: { type: 'string', default: 'sdk' },
+    sender: { type: 'string', default: 'http' },
     phase: { type: 'string' },
     faults: { type: 'string' },
     profiles: { type: 'string', default: '20000' },

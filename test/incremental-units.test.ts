@@ -44,6 +44,14 @@ describe('canonical literals', () => {
     expect(shiftLiteral('2024-03-01', -3600)).toBe('2024-02-29'); // the day containing midnight - 1 h
   });
 
+  it('keep years 0-99 and years past 9999 as they are (Date.UTC would read 0024 as 1924)', () => {
+    expect(compareTs('0024-05-01T00:00:00.000000', '1924-05-01T00:00:00.000000')).toBe(-1);
+    expect(shiftLiteral('0024-05-01T00:00:00.000000', -3600)).toBe('0024-04-30T23:00:00.000000');
+    expect(tsSortKey('0099-01-01')).toBe('0099-01-01');
+    // Outside 0000-9999 the text stays well-formed (extended ISO years), never a garbled time.
+    expect(formatNanos(253_402_300_800_000_000_000n)).toBe('+010000-01-01T00:00:00.000000000');
+  });
+
   it('round to a column precision in the safe direction', () => {
     expect(roundLiteral('2024-01-01T00:00:01.700000', 0, 'floor')).toBe('2024-01-01T00:00:01.000000');
     expect(roundLiteral('2024-01-01T00:00:01.700000', 0, 'ceil')).toBe('2024-01-01T00:00:02.000000');

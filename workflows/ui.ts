@@ -6,22 +6,10 @@
 import type { SyncConfig } from '../config/types.ts';
 import type { Cursor } from '../incremental/cursor.ts';
 import type { Counts } from '../activities/types.ts';
+import type { RunTotals } from './index.ts';
 
-/** The counters of a run that the details show (a subset of the workflow's `RunTotals`). */
-export interface RunCounters {
-  rowsRead: number;
-  eventsAccepted: number;
-  duplicates: number;
-  alreadySent: number;
-  rejected: Counts;
-  warnings: Counts;
-  pages: number;
-  requests: number;
-  throttled: number;
-  retries: number;
-  lookbackRows: number;
-  lateEvents: number;
-}
+/** The counters of a run that the details show: the workflow's `RunTotals`. */
+export type RunCounters = RunTotals;
 
 /** The part of the workflow's run state the details read. */
 export interface RunStateView {

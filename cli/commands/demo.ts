@@ -3,7 +3,12 @@
  * exists (building it once if needed), starts (or reuses) a background Temporal dev server with its
  * Web UI, creates the DuckDB demo warehouse, starts the local Klaviyo-compatible API and a worker,
  * applies every sync in syncs/ as a Schedule, triggers one run of each, waits and prints what happened.
+ *
+ * With `--data <csv>` it runs on real data instead: the Online Retail export (or any CSV with its
+ * columns) is loaded into the demo warehouse as `retail.lines` with the views of
+ * examples/online-retail/views.sql, and the example syncs of examples/online-retail run.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Client } from '@temporalio/client';
@@ -11,11 +16,15 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadSyncs } from '../../config/discover.ts';
 import { loadConnectionFile } from '../../config/load.ts';
 import { ensureTemporalCli } from '../../devenv/temporal-cli.ts';
-import { ensureBackgroundDevServer, freePort, stopBackgroundDevServer } from '../../devenv/dev-server.ts';
+import { ensureBackgroundDevServer, stopBackgroundDevServer } from '../../devenv/dev-server.ts';
 import { seedDemoWarehouse } from '../../devenv/demo-data.ts';
+import { loadRetail, RETAIL_EXAMPLES } from '../../devenv/retail-data.ts';
+import { duckdbTableExists } from '../../devenv/load-csv.ts';
 import { startLocalKlaviyo } from '../../local-api/server.ts';
 import { memoPath } from '../../ops/plan.ts';
-import { triggerRun, upsertSchedule } from '../../ops/schedules.ts';
+import { triggerOrFollow, upsertSchedule } from '../../ops/schedules.ts';
+import { failureText } from '../../ops/failure.ts';
+import { followRun } from '../follow.ts';
 import { createWorker } from '../../worker.ts';
 import { connectTemporal, temporalSettings } from '../../config/env.ts';
 import { formatRun, num, runUrl } from '../format.ts';
@@ -27,6 +36,8 @@ export function register(program: Command): void {
     .command('demo')
     .description('run every sync in syncs/ once on the embedded defaults (Temporal dev server, DuckDB, local Klaviyo API) and show what happened')
     .option('--data-dir <dir>', 'where the demo keeps its files', '.data')
+    .option('--data <csv>', 'run on real data: load this Online Retail CSV (.csv or .csv.gz) into the demo warehouse and run the syncs of examples/online-retail')
+    .option('--no-rate-limit', "switch Klaviyo's rate limits off in the local API and the loader (faster on large data)")
     .option('--stop', 'stop the background Temporal dev server the demo started, and exit')
     .action(async (opts) => {
       const dataDir = resolve(opts.dataDir);
@@ -45,13 +56,26 @@ export function register(program: Command): void {
       const connectionFile = resolve('connection.yaml');
       const conn = loadConnectionFile(connectionFile);
       if (conn.type !== 'duckdb') throw new Error(`the demo reads the embedded DuckDB warehouse; ${connectionFile} names a ${conn.type} connection`);
-      const seeded = await seedDemoWarehouse(conn.path);
-      say('warehouse', `${conn.path} (${seeded.length ? `created ${seeded.map((t) => `${t.table} with ${num(t.rows)} rows`).join(', ')}` : 'all demo tables exist; no rows added'})`);
+      let syncsDir = resolve('syncs');
+      if (opts.data) {
+        const csv = resolve(opts.data);
+        if (!existsSync(csv)) throw new Error(`--data: no such file ${csv}`);
+        syncsDir = RETAIL_EXAMPLES;
+        if (await duckdbTableExists(conn.path, 'retail.lines')) say('warehouse', `${conn.path} (retail.lines exists; no rows added)`);
+        else {
+          const started = Date.now();
+          const rows = await loadRetail(conn.path, { csv });
+          say('warehouse', `${conn.path} (loaded ${num(rows)} rows of ${opts.data} into retail.lines in ${((Date.now() - started) / 1000).toFixed(1)} s, views from examples/online-retail/views.sql)`);
+        }
+      } else {
+        const seeded = await seedDemoWarehouse(conn.path);
+        say('warehouse', `${conn.path} (${seeded.length ? `created ${seeded.map((t) => `${t.table} with ${num(t.rows)} rows`).join(', ')}` : 'all demo tables exist; no rows added'})`);
+      }
 
-      const api = await startLocalKlaviyo({ port: await freePort().then(() => 8765).catch(() => 0), apiKeys: [DEMO_KEY] }).catch(() =>
-        startLocalKlaviyo({ port: 0, apiKeys: [DEMO_KEY] }),
-      );
-      say('Klaviyo', `local compatible API at ${api.url} (Klaviyo's real limits: 10/s, 150/min)`);
+      const limited = opts.rateLimit !== false;
+      const apiOpts = { apiKeys: [DEMO_KEY], ...(limited ? {} : { limits: { bulk: null, single: null } }) };
+      const api = await startLocalKlaviyo({ ...apiOpts, port: 8765 }).catch(() => startLocalKlaviyo({ ...apiOpts, port: 0 }));
+      say('Klaviyo', `local compatible API at ${api.url} (${limited ? "Klaviyo's real limits: 10/s, 150/min" : 'rate limits off'})`);
 
       const t = temporalSettings({ address: temporal.address, namespace: 'default', taskQueue: 'dwh-import-demo' });
       const statePath = resolve(dataDir, 'state.sqlite');
@@ -60,28 +84,39 @@ export function register(program: Command): void {
         connection: conn,
         statePath,
         klaviyo: { apiKey: DEMO_KEY, baseUrl: api.url },
+        rateLimits: limited ? undefined : null,
       });
       const running = worker.worker.run();
       const connection = await connectTemporal(t);
       try {
         const client = new Client({ connection, namespace: t.namespace });
-        const syncs = loadSyncs([resolve('syncs')]);
+        const syncs = loadSyncs([syncsDir]);
         for (const { sync, file } of syncs) {
-          const what = await upsertSchedule(client, sync, t.taskQueue, memoPath(resolve('syncs'), file));
+          const what = await upsertSchedule(client, sync, t.taskQueue, memoPath(syncsDir, file));
           say('schedule', `${sync.name} ${what} (${sync.schedule.cron ? `cron "${sync.schedule.cron}"` : `every ${sync.schedule.interval}`} ${sync.schedule.timezone})`);
         }
         console.log('');
+        const before = { ...api.store.counters };
         for (const { sync } of syncs) {
-          const before = api.store.counters.accepted_events;
-          const handle = await triggerRun(client, sync.name);
-          const result = await handle.result();
-          const desc = await handle.describe();
-          const stored = api.store.counters.accepted_events - before;
-          const metric = sync.metric.name ? `"${sync.metric.name}"` : `metric from ${sync.metric.column}`;
+          const { handle, runId } = await triggerOrFollow(client, sync.name);
+          const url = runUrl(temporal.uiUrl, t.namespace, handle.workflowId, runId);
+          const end = await followRun(handle, { prefix: `${sync.name}: `, waitingText: 'waiting for the worker ...' });
+          const metric = sync.metric.name ? `"${sync.metric.name}"` : `metric from column ${sync.metric.column}`;
           console.log(`${sync.name}: ${metric} from ${sync.source.table}`);
-          console.log(formatRun(result, { url: runUrl(temporal.uiUrl, t.namespace, desc.workflowId, desc.runId), storedByApi: stored }));
+          if (end.ok) console.log(formatRun(end.r, { url }));
+          else {
+            console.log(`  run failed: ${failureText(end.e)}\n  ${url}`);
+            process.exitCode = 1;
+          }
           console.log('');
         }
+        // One total, not per sync: a schedule that fires meanwhile runs on the same worker and API.
+        const c = api.store.counters;
+        console.log(
+          `local API: ${num(c.accepted_events - before.accepted_events)} event(s) stored, ` +
+            `${num(c.duplicate_events - before.duplicate_events)} dropped as repeats of a stored unique_id, ` +
+            `${num(c.rejected_requests - before.rejected_requests)} request(s) answered 4xx, ${num(c.throttled - before.throttled)} answered 429`,
+        );
       } finally {
         await connection.close();
         worker.worker.shutdown();

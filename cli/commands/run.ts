@@ -9,27 +9,11 @@ import type { Command } from 'commander';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { connectTemporal } from '../../config/env.ts';
 import { managedSchedule } from '../../ops/operate.ts';
-import { estimate, progressLine, type ProgressSample } from '../../ops/progress.ts';
 import { triggerOrFollow } from '../../ops/schedules.ts';
-import type { SyncRunResult } from '../../workflows/index.ts';
-import type { RunProgress } from '../../workflows/index.ts';
+import { failureText } from '../../ops/failure.ts';
+import { followRun } from '../follow.ts';
 import { formatRun, runUrl } from '../format.ts';
 import { temporalFrom, withTemporalOptions } from '../context.ts';
-
-/** The chain of causes of a failed run, outermost first, as one readable text. */
-export function failureText(e: unknown): string {
-  const msgs: string[] = [];
-  let cur = e as { message?: string; cause?: unknown } | undefined;
-  while (cur) {
-    if (cur.message && !msgs.includes(cur.message)) msgs.push(cur.message);
-    cur = cur.cause as typeof cur;
-  }
-  return msgs.join(': ');
-}
-
-function sleep(ms: number): Promise<'tick'> {
-  return new Promise((r) => setTimeout(() => r('tick'), ms));
-}
 
 export function register(program: Command): void {
   withTemporalOptions(
@@ -52,38 +36,7 @@ export function register(program: Command): void {
         console.log(`  follow it with: dwh-import status ${name}`);
         return;
       }
-      const tty = process.stdout.isTTY;
-      const samples: ProgressSample[] = [];
-      const result = handle.result().then(
-        (r: SyncRunResult) => ({ ok: true as const, r }),
-        (e: unknown) => ({ ok: false as const, e }),
-      );
-      const started = Date.now();
-      let lastPrinted = 0;
-      let line = '';
-      for (;;) {
-        const done = await Promise.race([result, sleep(1000)]);
-        if (done !== 'tick') break;
-        try {
-          const p = await Promise.race([handle.query<RunProgress>('progress'), sleep(5000).then(() => undefined)]);
-          if (p) {
-            samples.push({ at: Date.now(), progress: p });
-            if (samples.length > 600) samples.splice(1, 1);
-            line = progressLine(p, estimate(samples));
-          }
-        } catch {
-          // not prepared yet, or no worker answered: keep waiting
-        }
-        if (!line && Date.now() - started > 10_000) line = `waiting for a worker on task queue ${description.action.taskQueue} ...`;
-        if (!line) continue;
-        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
-        else if (Date.now() - lastPrinted >= 10_000) {
-          console.log(line);
-          lastPrinted = Date.now();
-        }
-      }
-      if (tty && line) process.stdout.write('\r\x1b[2K');
-      const end = await result;
+      const end = await followRun(handle, { waitingText: `waiting for a worker on task queue ${description.action.taskQueue} ...` });
       if (end.ok) {
         console.log(`${name}: run completed`);
         console.log(formatRun(end.r, { url }));
