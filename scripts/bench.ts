@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { openDuckDBReader } from '../activities/warehouse/duckdb.ts';
 import { loadSyncFile } from '../config/load.ts';
@@ -97,11 +97,15 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
   const connFile = join(dir, `connection-${sync.name}.yaml`);
   writeFileSync(connFile, `type: duckdb\npath: ${dbPath}\n`);
   const taskQueue = `bench-${sync.name}-${Date.now()}`;
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Started as a user starts it (`dwh-import worker`: the bin file through its `#!` line, which sets the
+  // worker's memory tuning); BENCH_WORKER_NODE_ARGS adds Node options (e.g. --cpu-prof) via NODE_OPTIONS.
+  const nodeOptions = [process.env.NODE_OPTIONS, process.env.BENCH_WORKER_NODE_ARGS].filter(Boolean).join(' ');
   const metricsPort = await freePort();
-  const worker = spawn(process.execPath, [...nodeArgs, join(repo, 'bin', 'dwh-import.js'), 'worker', '--no-rate-limit', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
+  const worker = spawn(join(repo, 'bin', 'dwh-import.js'), ['worker', '--no-rate-limit', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
     env: {
       ...process.env,
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, // the same node as the bench
       TEMPORAL_ADDRESS: address,
       DWH_IMPORT_TASK_QUEUE: taskQueue,
       DWH_IMPORT_CONNECTION: connFile,
