@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './config/repo-root.ts';
 import { cacheDir } from './devenv/temporal-cli.ts';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createSyncActivities } from './activities/sync.ts';
@@ -42,14 +43,14 @@ export interface WorkerOptions {
 }
 
 /** Path of the workflow module, for bundling. */
-export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = join(REPO_ROOT, 'workflows', 'index.ts');
 
 /** Bundles the workflow code once (a few seconds); pass the result to several workers. `logger` gets the bundler's messages (default: warnings to the console). */
 export function bundleWorkflows(logger: Logger = new DefaultLogger('WARN')): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
-const REPO = dirname(fileURLToPath(import.meta.url));
+const REPO = REPO_ROOT;
 
 /** Hash of every source file the workflow bundle can contain (our .ts files and the SDK version). */
 function sourceHash(): string {
@@ -79,7 +80,7 @@ export function workflowBundlePath(): string {
   if (existsSync(file)) return file;
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--write-bundle', tmp], { encoding: 'utf8', cwd: REPO });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'worker.ts'), '--write-bundle', tmp], { encoding: 'utf8', cwd: REPO });
   if (r.status !== 0) throw new Error(`bundling the workflow code failed:\n${r.stderr || r.stdout}`);
   renameSync(tmp, file);
   return file;

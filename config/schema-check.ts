@@ -5,15 +5,15 @@
  * place where a known key belongs ("email" under mapping -> mapping.profile.email).
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { ConfigProblem } from './problems.ts';
+import { REPO_ROOT } from './repo-root.ts';
 import type { SourceDoc, ValuePath } from './source.ts';
 import { closest } from './suggest.ts';
 
 /** Folder of the JSON Schemas shipped with the tool. */
-export const SCHEMA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
+export const SCHEMA_DIR = resolve(REPO_ROOT, 'schemas');
 
 interface JsonSchema {
   type?: string;

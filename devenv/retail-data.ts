@@ -4,13 +4,13 @@
  * Used by `npm run demo -- --data <csv>`, the real-data end-to-end test and `npm run bench`.
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { REPO_ROOT } from '../config/repo-root.ts';
 import { loadCsv } from './load-csv.ts';
 import { readFileSync } from 'node:fs';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = REPO_ROOT;
 
 /** Folder of the Online Retail example syncs and views. */
 export const RETAIL_EXAMPLES = resolve(repoRoot, 'examples', 'online-retail');
