@@ -10,7 +10,10 @@
  *  4. the same on a table 10 times larger (shifted keys and times), to show how time and memory grow.
  *
  * Options (env): BENCH_COPIES (default 10; 0 or 1 skips the large run), TEMPORAL_ADDRESS (use a running
- * server instead of starting a dev server), BENCH_SYNC (retail-ordered-product | retail-orders).
+ * server instead of starting a dev server), BENCH_SYNC (retail-ordered-product | retail-orders),
+ * BENCH_PAGE_SIZE (overrides the sync's page_size), BENCH_RSS_TRACE=1 (prints the worker's RSS, heap
+ * total and heap used every 500 ms), BENCH_WORKER_NODE_ARGS (Node options for the worker, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
