@@ -20,7 +20,7 @@ import {
 } from '../activities/warehouse/snowflake.ts';
 import { SourceError } from '../activities/warehouse/types.ts';
 import { ConfigError, loadConnectionFile } from '../config/load.ts';
-import { pageQuery } from '../incremental/sql.ts';
+import { pageBoundsQuery, pageQuery } from '../incremental/sql.ts';
 import { tempDir } from './helpers/duckdb.ts';
 import { testConnection } from './helpers/snowflake.ts';
 
@@ -194,6 +194,26 @@ describe('Snowflake SQL dialect', () => {
         'ORDER BY "UPDATED_AT", "ID" NULLS FIRST LIMIT 500',
     );
     expect(q.params).toEqual(['2026-01-06T00:00:00.000000', '2026-01-05T10:00:00.123000000', '2026-01-05T10:00:00.123000000', '9007199254740993']);
+    // The bounds step of a page resuming inside a group reads the rest of the group by a plain key range.
+    const b = pageBoundsQuery(snowflakeDialect, {
+      table: 'events.orders',
+      columns: cols,
+      change: cols[1],
+      tieBreaker: cols[0],
+      after: { ts: '2026-01-05T10:00:00.123000000', key: '9007199254740993' },
+      until: '2026-01-06T00:00:00.000000',
+      limit: 500,
+    });
+    expect(b.sql).toContain(
+      'WHERE "UPDATED_AT" IS NOT NULL AND "UPDATED_AT" <= CAST(? AS TIMESTAMP_NTZ(9)) AND "UPDATED_AT" = CAST(? AS TIMESTAMP_NTZ(9)) AND "ID" > CAST(? AS NUMBER(38,0)) ORDER BY "ID" LIMIT 500',
+    );
+    expect(b.sql).toContain('"UPDATED_AT" > CAST(? AS TIMESTAMP_NTZ(9)) ORDER BY "UPDATED_AT", "ID" NULLS FIRST LIMIT 500');
+    expect(b.params).toEqual([
+      '2026-01-06T00:00:00.000000', '2026-01-05T10:00:00.123000000', '9007199254740993',
+      '2026-01-06T00:00:00.000000', '2026-01-05T10:00:00.123000000',
+    ]);
+    // Without a key to resume after (first page, or after a NULL key) the single keyset query is kept.
+    expect(pageBoundsQuery(snowflakeDialect, { table: 'events.orders', columns: cols, change: cols[1], tieBreaker: cols[0], after: null, until: '2026-01-06T00:00:00.000000', limit: 500 }).sql).not.toContain('UNION ALL');
     expect(snowflakeDialect.param('TIMESTAMP_LTZ(0)')).toBe('CAST(? AS TIMESTAMP_LTZ(9))');
     expect(snowflakeDialect.param('TIMESTAMP_TZ(9)')).toBe('CAST(? AS TIMESTAMP_TZ(9))');
     expect(snowflakeDialect.param('VARCHAR')).toBe('CAST(? AS VARCHAR)');
