@@ -12,7 +12,7 @@
 // tsx's loader costs a thread with its own JS heap (~40 MB RSS, measured on an idle worker).
 // DWH_IMPORT_NO_BUNDLE=1, or a failed build, runs the sources through tsx instead.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -43,7 +43,7 @@ async function bundledEntry() {
   const buildDir = join(repo, '.build');
   const out = join(buildDir, `cli-${sourcesHash()}`);
   const main = join(out, 'main.js');
-  if (existsSync(main)) return main;
+  if (existsSync(main)) return markInUse(out, main);
   let esbuild;
   try {
     esbuild = await import('esbuild');
@@ -71,15 +71,58 @@ async function bundledEntry() {
     } catch {
       rmSync(tmp, { recursive: true, force: true }); // another process put the same bundle in place
     }
-    // Bundles of older sources, left by earlier versions, go after a day (a running process may still load chunks).
-    for (const e of readdirSync(buildDir)) {
-      const p = join(buildDir, e);
-      if (p !== out && Date.now() - statSync(p).mtimeMs > 86_400_000) rmSync(p, { recursive: true, force: true });
-    }
-    return existsSync(main) ? main : null;
+    pruneBundles(buildDir, out);
+    return existsSync(main) ? markInUse(out, main) : null;
   } catch {
     rmSync(tmp, { recursive: true, force: true });
     return null;
+  }
+}
+
+/**
+ * Marks the bundle as used by this process (`.in-use-<pid>`, removed at exit) and refreshes its
+ * mtime: a process keeps loading chunks of its bundle long after it started (a command's module, the
+ * SDK sender, the Snowflake reader), so no other process may delete it meanwhile.
+ */
+function markInUse(dir, main) {
+  const marker = join(dir, `.in-use-${process.pid}`);
+  try {
+    writeFileSync(marker, '');
+    const now = new Date();
+    utimesSync(dir, now, now);
+    process.once('exit', () => {
+      try {
+        unlinkSync(marker);
+      } catch {
+        // already gone
+      }
+    });
+  } catch {
+    // a read-only checkout: nothing to mark, and nothing will prune it either
+  }
+  return main;
+}
+
+/** Deletes bundles of other sources unused for a day whose marked processes are all gone. */
+function pruneBundles(buildDir, keep) {
+  for (const e of readdirSync(buildDir)) {
+    const dir = join(buildDir, e);
+    try {
+      if (dir === keep || Date.now() - statSync(dir).mtimeMs < 86_400_000) continue;
+      const live = readdirSync(dir).some((f) => {
+        const pid = /^\.in-use-(\d+)$/.exec(f)?.[1];
+        if (!pid) return false;
+        try {
+          process.kill(Number(pid), 0);
+          return true;
+        } catch (err) {
+          return err.code === 'EPERM'; // alive, another user's
+        }
+      });
+      if (!live) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // raced with another pruner
+    }
   }
 }
 
