@@ -20,7 +20,7 @@ export interface LoadCsvOptions {
   types?: Record<string, string>;
   /** Add a column numbering the rows in file order from 1 (a stable unique key for tie-breaks and unique_id). */
   rowNumberColumn?: string;
-  /** Add a change-detection timestamp column set to the load time (UTC), as a TIMESTAMP. */
+  /** Add a change-detection timestamp column set to the load time, as a TIMESTAMPTZ (an instant). */
   changeTimestampColumn?: string;
   /** Replace the table when it exists (default: fail). */
   replace?: boolean;
@@ -61,7 +61,9 @@ export async function loadCsv(o: LoadCsvOptions): Promise<LoadCsvResult> {
     if (o.rowNumberColumn) extra.push(`(row_number() OVER ())::BIGINT AS ${q(o.rowNumberColumn)}`);
     if (o.changeTimestampColumn) {
       const at = new Date(o.loadedAtMs ?? Date.now()).toISOString().replace('T', ' ').replace('Z', '');
-      extra.push(`TIMESTAMP ${lit(at)} AS ${q(o.changeTimestampColumn)}`);
+      // An instant (TIMESTAMPTZ), so a sync reads it right whatever its timestamp_zone: a zone-less
+      // column holding UTC wall-clock time would be read in that zone, hours off west or east of UTC.
+      extra.push(`TIMESTAMPTZ ${lit(`${at}+00`)} AS ${q(o.changeTimestampColumn)}`);
     }
     // A single-threaded scan keeps file order for row_number() OVER ().
     await c.run('SET threads = 1');

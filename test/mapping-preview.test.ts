@@ -109,6 +109,25 @@ describe('dwh-import preview', () => {
     expect(out).toMatch(/summary \(nothing was sent\)\n {2}rows read {9}2\n {2}events {12}1\n {2}rows rejected {5}1: missing_identifier 1\n {2}warnings {10}invalid_phone 1 \(identifier dropped, event kept\)\n {2}would send {8}1 bulk request\(s\), \d+ bytes\n {2}NULL change time {2}1 row\(s\)/);
   });
 
+  it('a TIMESTAMP_NS change column (its range ends in 2262) previews like any other', async () => {
+    await duckdbExec(
+      join(dir, 'wh.duckdb'),
+      'CREATE TABLE sales.ns (id VARCHAR, email VARCHAR, ev TIMESTAMP, upd TIMESTAMP_NS)',
+      "INSERT INTO sales.ns VALUES ('o1', 'a@example.org', '2026-11-01', '2026-11-01 00:00:00.000000001')",
+    );
+    const nsDir = join(dir, 'syncs-ns');
+    mkdirSync(nsDir);
+    writeFileSync(
+      join(nsDir, 'ns.yaml'),
+      'name: ns\nsource:\n  table: sales.ns\nmetric:\n  name: Ns\nmapping:\n  event_timestamp: ev\n  change_timestamp: upd\n  unique_id: id\n  profile:\n    email: email\n',
+    );
+    const { stdout } = await run(process.execPath, ['bin/dwh-import.js', 'preview', 'ns', '--syncs', nsDir, '--connection', connectionFile], {
+      env: { ...process.env, KLAVIYO_BASE_URL: 'http://127.0.0.1:9', KLAVIYO_API_KEY: '' },
+    });
+    expect(stdout).toContain('row 1: event o1');
+    expect(stdout).toMatch(/rows read {9}1\n {2}events {12}1\n/);
+  });
+
   it('an unknown sync name lists the known ones', async () => {
     await expect(preview('nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/^error: no sync named "nope" in .*syncs \(syncs: sales-lines\)\n$/) });
   });

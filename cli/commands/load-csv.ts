@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--db <file>', 'DuckDB file (default: the path in the duckdb connection file)')
     .option('--connection <file>', 'connection file giving the DuckDB path (default connection.yaml)')
     .option('--row-number <column>', 'add a column numbering rows in file order (a unique key for unique_id / tie_breaker)')
-    .option('--change-timestamp <column>', 'add a change-detection timestamp column set to the load time (UTC)')
+    .option('--change-timestamp <column>', 'add a change-detection timestamp column set to the load time (a TIMESTAMPTZ: an instant, read the same under any timestamp_zone)')
     .option('--type <column=TYPE>', 'override a column type, e.g. UnitPrice=DECIMAL(12,3) (repeatable)', collect, {})
     .option('--replace', 'replace the table if it exists')
     .option('--run-sql <file>', 'run a SQL file afterwards (e.g. views shaping the rows into events)')

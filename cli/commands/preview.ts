@@ -17,9 +17,13 @@ import { previewRows, type Preview } from '../../mapping/preview.ts';
 import { deploymentFrom, withDeploymentOptions } from '../context.ts';
 import { num, reasons } from '../format.ts';
 
-/** The latest canonical literal of a change-detection kind: "read everything". */
-function farFuture(kind: ColumnKind): string {
+/**
+ * The latest canonical literal of a change-detection column: "read everything". A nanosecond
+ * timestamp (DuckDB TIMESTAMP_NS: 64-bit nanoseconds since 1970) ends on 2262-04-11.
+ */
+function farFuture(kind: ColumnKind, sqlType: string): string {
   if (kind === 'date') return '9999-12-31';
+  if (/^TIMESTAMP_NS\b/i.test(sqlType)) return '2262-04-10T00:00:00.000000000'; // a day short of the end, kept clear of DuckDB's infinity
   return kind === 'timestamp_tz' ? '9999-12-31T23:59:59.999999Z' : '9999-12-31T23:59:59.999999';
 }
 
@@ -92,7 +96,7 @@ export function register(program: Command): void {
         change: resolved.change,
         tieBreaker: resolved.tieBreaker,
         after: null,
-        until: farFuture(resolved.change.kind),
+        until: farFuture(resolved.change.kind, resolved.change.sqlType),
         limit,
       });
       const rows = page.rows.slice(0, limit); // group mode may return a longer page
