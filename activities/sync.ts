@@ -12,7 +12,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ConnectionConfig, SyncConfig } from '../config/types.ts';
 import { durationSeconds } from '../config/duration.ts';
 import { fractionDigits, readStart, settleBound, userTimeLiteral } from '../incremental/bounds.ts';
-import { compareCursor, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
+import { compareCursor, cursorSourceText, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
 import { eventFingerprint, rejectFingerprint } from '../incremental/ledger.ts';
 import { cursorOf, type EventRange } from '../incremental/sql.ts';
 import { openLoad, KlaviyoAuthError, KlaviyoRequestError, LoadDeadlineError, type LoadResult } from '../loading/loader.ts';
@@ -191,7 +191,23 @@ export function createSyncActivities(deps: ActivityDeps) {
           return nonRetryable(e instanceof ConfigError ? e : new ConfigError(`${sync.name}: ${(e as Error).message}`));
         }
 
-        const wm = deps.state.getWatermark(input.stateKey)?.cursor ?? null;
+        const stored = deps.state.getWatermark(input.stateKey);
+        const wm = stored?.cursor ?? null;
+        const source = cursorSourceText(sync.source.table, resolved.change, resolved.tieBreaker);
+        if (stored?.source && stored.source !== source) {
+          const backfill = input.stateKey !== sync.name;
+          return nonRetryable(
+            new ConfigError(
+              `${sync.name}: the watermark (${cursorText(wm)}) is a position in ${stored.source}, but the sync now reads ${source}. ` +
+                'A position in one order means nothing in another: this run would skip or re-send rows, so it stops without reading. ' +
+                (backfill
+                  ? 'Start the backfill again with --restart.'
+                  : `Choose where the sync starts: \`dwh-import reset ${sync.name} --to <time>\` (from that change timestamp, inclusive; ` +
+                    `--to ${wm!.ts} keeps its place) or \`dwh-import reset ${sync.name} --clear\` (the whole table again; events whose unique_id ` +
+                    'did not change are deduplicated by Klaviyo).'),
+            ),
+          );
+        }
         const nulls = await reader.readNullChange({
           table: sync.source.table,
           columns: resolved.columns,
@@ -399,7 +415,7 @@ export function createSyncActivities(deps: ActivityDeps) {
           let watermark = input.watermark;
           let resume = last;
           if (input.phase === 'main' && last) {
-            const c = commit(deps.state, input, last);
+            const c = commit(deps.state, input, last, cursorSourceText(sync.source.table, resolved.change, resolved.tieBreaker));
             watermark = c.watermark;
             resume = c.resume;
             if (ledger) deps.state.forgetSentEventsBefore(input.stateKey, shiftLiteral(watermark!.ts, -durationSeconds(sync.options.lookback)));
@@ -444,7 +460,7 @@ interface SentEvent {
  * never moves backwards.
  * @throws non-retryable WatermarkConflict when another run or a reset moved the watermark.
  */
-function commit(state: StateStore, input: PageInput, last: Cursor): { watermark: Cursor; resume: Cursor } {
+function commit(state: StateStore, input: PageInput, last: Cursor, source: string): { watermark: Cursor; resume: Cursor } {
   if (input.watermark && compareCursor(last, input.watermark, input.keyOrder) <= 0) {
     // Cannot happen for a page read after the watermark; refuse rather than move backwards.
     throw ApplicationFailure.nonRetryable(
@@ -452,11 +468,11 @@ function commit(state: StateStore, input: PageInput, last: Cursor): { watermark:
       'WatermarkConflict',
     );
   }
-  const outcome = state.advanceWatermark(input.stateKey, input.watermark, last, input.runId);
+  const outcome = state.advanceWatermark(input.stateKey, input.watermark, last, input.runId, source);
   if (outcome.status !== 'conflict') return { watermark: last, resume: last };
   if (outcome.actualRunId === input.runId && outcome.actual) {
     if (compareCursor(last, outcome.actual, input.keyOrder) <= 0) return { watermark: outcome.actual, resume: outcome.actual };
-    const again = state.advanceWatermark(input.stateKey, outcome.actual, last, input.runId);
+    const again = state.advanceWatermark(input.stateKey, outcome.actual, last, input.runId, source);
     if (again.status !== 'conflict') return { watermark: last, resume: last };
   }
   const now = state.getWatermark(input.stateKey);

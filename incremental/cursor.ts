@@ -182,6 +182,15 @@ export function compareCursor(a: Cursor, b: Cursor, keyOrder: KeyOrder): number 
   return compareUtf8(a.key, b.key);
 }
 
+/**
+ * What a watermark's cursor is a position in: the table, the change-detection column and the tie-break
+ * column with their warehouse types, e.g. `shop.orders: change updated_at TIMESTAMP, key order_id VARCHAR`.
+ * A cursor means nothing in another order: a run refuses a watermark recorded for another source.
+ */
+export function cursorSourceText(table: string, change: { name: string; sqlType: string }, tieBreaker?: { name: string; sqlType: string }): string {
+  return `${table}: change ${change.name} ${change.sqlType}, key ${tieBreaker ? `${tieBreaker.name} ${tieBreaker.sqlType}` : 'none'}`;
+}
+
 /** A cursor as one short line for messages and logs: `2024-05-01T10:00:00.000000 / key 42`. */
 export function cursorText(c: Cursor | null): string {
   if (!c) return 'none (never committed)';

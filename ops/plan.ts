@@ -146,8 +146,20 @@ export function scheduleChanges(d: ScheduleDescription, sync: SyncConfig, taskQu
   const notes: string[] = [];
   const prev = storedSync(d);
   const want = scheduleAction(sync, taskQueue, file);
-  if (prev) changes.push(...diffSyncs(prev, sync));
-  else changes.push({ path: '(sync definition)', kind: 'change', note: 'the schedule holds no readable sync definition; apply writes the one from the YAML' });
+  if (prev) {
+    changes.push(...diffSyncs(prev, sync));
+    // The watermark is a position in (table, change column, tie-break key): it survives an update, but
+    // not a change of what it counts in. Runs refuse it then (see prepareRun); say so before apply.
+    const cursorOf = (s: SyncConfig) => [s.source.table, s.mapping.change_timestamp, s.source.tie_breaker ?? s.mapping.unique_id ?? null];
+    const [t0, c0, k0] = cursorOf(prev);
+    const [t1, c1, k1] = cursorOf(sync);
+    if (t0 !== t1 || c0 !== c1 || k0 !== k1) {
+      notes.push(
+        `the watermark is a position in ${t0} ordered by (${[c0, k0].filter(Boolean).join(', ')}); this update reads ${t1} ordered by ` +
+          `(${[c1, k1].filter(Boolean).join(', ')}), so runs stop until you choose where it starts: dwh-import reset ${sync.name} --to <time> | --clear`,
+      );
+    }
+  } else changes.push({ path: '(sync definition)', kind: 'change', note: 'the schedule holds no readable sync definition; apply writes the one from the YAML' });
   const a = d.action;
   const input = a.args?.[0] as { mode?: string } | undefined;
   if (prev && input?.mode !== 'incremental') changes.push({ path: '(run mode)', kind: 'change', before: input?.mode, after: 'incremental' });

@@ -112,4 +112,29 @@ describe('loadPage commit rules', () => {
     expect(f.message).toMatch(/moved by another run \(run-A\)/);
     expect(state.watermarkLog('retry')).toHaveLength(1);
   });
+
+  it('a run refuses a watermark recorded for another table, change column or key, until a reset says where to start', async () => {
+    const acts = activities(api.url);
+    await env().run(acts.loadPage, page('moved')); // 12 rows (3 of them added by the test before) up to a-008
+    const keyed = 'orders: change chg TIMESTAMP, key id VARCHAR';
+    expect(state.getWatermark('moved')?.source).toBe(keyed);
+
+    // The sync now maps no unique_id: its pages are ordered by chg alone.
+    const unkeyed = syncFromYaml(basicSyncYaml('moved', 'orders', { uniqueId: false, options: { page_size: 12, settle_delay: '1s' } }));
+    const f = await failure(env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' }));
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toBe(
+      'moved: the watermark (2025-02-01T00:00:08.000000 / key a-008) is a position in orders: change chg TIMESTAMP, key id VARCHAR, ' +
+        'but the sync now reads orders: change chg TIMESTAMP, key none. A position in one order means nothing in another: this run would skip or ' +
+        're-send rows, so it stops without reading. Choose where the sync starts: `dwh-import reset moved --to <time>` (from that change timestamp, ' +
+        'inclusive; --to 2025-02-01T00:00:08.000000 keeps its place) or `dwh-import reset moved --clear` (the whole table again; events whose ' +
+        'unique_id did not change are deduplicated by Klaviyo).',
+    );
+    expect(state.getWatermark('moved')?.source).toBe(keyed);
+
+    // A reset records the new source; the run then goes ahead from the reset cursor.
+    state.resetWatermark('moved', { ts: '2025-02-01T00:00:11.000000', key: null, inclusive: true }, 'test', 'orders: change chg TIMESTAMP, key none');
+    const prepared = await env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' });
+    expect(prepared.watermark).toEqual({ ts: '2025-02-01T00:00:11.000000', key: null, inclusive: true });
+  });
 });

@@ -209,6 +209,16 @@ describe('plan and apply against the real server', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('no new rows since the watermark: nothing loaded');
     expect(second.stdout).toContain('watermark before  2026-01-05T10:05:00.000000 / key o-3');
+
+    // Dropping the unique_id changes what the watermark counts in: plan says so before apply.
+    const edited = syncYaml('orders-a', { pageSize: 500, description: 'Orders from the shop' });
+    writeSync('orders-a', edited.replace('  unique_id: order_id\n', ''));
+    const keyless = await cli('plan');
+    expect(keyless.stdout).toContain('- mapping.unique_id: "order_id"');
+    expect(keyless.stdout).toMatch(
+      /the watermark is a position in \S+ ordered by \(updated_at, order_id\); this update reads \S+ ordered by \(updated_at\), so runs stop until you choose where it starts: dwh-import reset orders-a --to <time> \| --clear/,
+    );
+    writeSync('orders-a', edited);
     state.close();
     expect((await cli('plan')).code).toBe(0);
     await expectHandMadeUntouched();

@@ -15,6 +15,11 @@ export interface Watermark {
   cursor: Cursor;
   runId: string | null;
   updatedAt: string;
+  /**
+   * What the cursor was read from (`cursorSourceText`: table, change column, tie-break column and their
+   * types), as of the last commit or reset; null for watermarks written before this was recorded.
+   */
+  source: string | null;
 }
 
 /** Outcome of a compare-and-set on a watermark. */
@@ -63,7 +68,8 @@ CREATE TABLE IF NOT EXISTS watermarks (
   cursor_key TEXT,
   run_id     TEXT,
   updated_at TEXT NOT NULL,
-  cursor_inclusive INTEGER NOT NULL DEFAULT 0
+  cursor_inclusive INTEGER NOT NULL DEFAULT 0,
+  cursor_source TEXT
 );
 CREATE TABLE IF NOT EXISTS watermark_log (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -120,6 +126,7 @@ export class StateStore {
       if (cols.length > 0 && !cols.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
     };
     add('watermarks', 'cursor_inclusive', 'INTEGER NOT NULL DEFAULT 0');
+    add('watermarks', 'cursor_source', 'TEXT');
     add('watermark_log', 'from_inclusive', 'INTEGER NOT NULL DEFAULT 0');
     add('watermark_log', 'to_inclusive', 'INTEGER NOT NULL DEFAULT 0');
   }
@@ -127,24 +134,27 @@ export class StateStore {
   /** The stored watermark of `stateKey` (a sync name, or a backfill's key), or null before the first commit. */
   getWatermark(stateKey: string): Watermark | null {
     const row = this.db
-      .prepare('SELECT cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at FROM watermarks WHERE state_key = ?')
-      .get(stateKey) as { cursor_ts: string; cursor_key: string | null; cursor_inclusive: number; run_id: string | null; updated_at: string } | undefined;
+      .prepare('SELECT cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at, cursor_source FROM watermarks WHERE state_key = ?')
+      .get(stateKey) as
+      | { cursor_ts: string; cursor_key: string | null; cursor_inclusive: number; run_id: string | null; updated_at: string; cursor_source: string | null }
+      | undefined;
     if (!row) return null;
-    return { cursor: toCursor(row.cursor_ts, row.cursor_key, row.cursor_inclusive), runId: row.run_id, updatedAt: row.updated_at };
+    return { cursor: toCursor(row.cursor_ts, row.cursor_key, row.cursor_inclusive), runId: row.run_id, updatedAt: row.updated_at, source: row.cursor_source };
   }
 
   /**
    * Compare-and-set: moves the watermark from `expected` to `next` atomically, only if it still equals
    * `expected`. Idempotent for one run: when it already equals `next` *and* this run (`runId`) put it
    * there, reports `already` and writes nothing. Anything else (another run, a reset) is a conflict.
+   * `source` (see `Watermark.source`) is recorded with the cursor when given.
    */
-  advanceWatermark(stateKey: string, expected: Cursor | null, next: Cursor, runId: string): AdvanceOutcome {
+  advanceWatermark(stateKey: string, expected: Cursor | null, next: Cursor, runId: string, source?: string): AdvanceOutcome {
     return this.db.transaction((): AdvanceOutcome => {
       const stored = this.getWatermark(stateKey);
       const current = stored?.cursor ?? null;
       if (sameCursor(current, next) && stored?.runId === runId) return { status: 'already' };
       if (!sameCursor(current, expected)) return { status: 'conflict', actual: current, actualRunId: stored?.runId ?? null };
-      this.write(stateKey, current, next, runId, 'commit');
+      this.write(stateKey, current, next, runId, 'commit', source);
       return { status: 'advanced' };
     }).immediate();
   }
@@ -152,14 +162,15 @@ export class StateStore {
   /**
    * Sets the watermark unconditionally (a deliberate reset), or removes it when `next` is null, and
    * forgets the state key's ledger of sent events (so that re-read rows are sent again). Logged with `reason`.
+   * `source` (see `Watermark.source`): what the new cursor refers to; undefined keeps the recorded one.
    */
-  resetWatermark(stateKey: string, next: Cursor | null, reason: string): void {
+  resetWatermark(stateKey: string, next: Cursor | null, reason: string, source?: string): void {
     this.db.transaction(() => {
       const current = this.getWatermark(stateKey)?.cursor ?? null;
       if (next === null) {
         this.db.prepare('DELETE FROM watermarks WHERE state_key = ?').run(stateKey);
         this.log(stateKey, current, null, null, reason);
-      } else this.write(stateKey, current, next, null, reason);
+      } else this.write(stateKey, current, next, null, reason, source);
       this.db.prepare('DELETE FROM sent_events WHERE state_key = ?').run(stateKey);
     }).immediate();
   }
@@ -191,15 +202,16 @@ export class StateStore {
     }));
   }
 
-  private write(stateKey: string, from: Cursor | null, to: Cursor, runId: string | null, reason: string): void {
+  private write(stateKey: string, from: Cursor | null, to: Cursor, runId: string | null, reason: string, source?: string): void {
     const now = new Date().toISOString();
     this.db
       .prepare(
-        `INSERT INTO watermarks (state_key, cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO watermarks (state_key, cursor_ts, cursor_key, cursor_inclusive, run_id, updated_at, cursor_source) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (state_key) DO UPDATE SET cursor_ts = excluded.cursor_ts, cursor_key = excluded.cursor_key,
-           cursor_inclusive = excluded.cursor_inclusive, run_id = excluded.run_id, updated_at = excluded.updated_at`,
+           cursor_inclusive = excluded.cursor_inclusive, run_id = excluded.run_id, updated_at = excluded.updated_at,
+           cursor_source = COALESCE(excluded.cursor_source, watermarks.cursor_source)`,
       )
-      .run(stateKey, to.ts, to.key, to.inclusive ? 1 : 0, runId, now);
+      .run(stateKey, to.ts, to.key, to.inclusive ? 1 : 0, runId, now, source ?? null);
     this.log(stateKey, from, to, runId, reason);
   }
 

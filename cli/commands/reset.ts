@@ -10,7 +10,7 @@ import { Client } from '@temporalio/client';
 import { openReader } from '../../activities/connect.ts';
 import { StateStore } from '../../activities/state/store.ts';
 import { fractionDigits, settleBound, userTimeLiteral } from '../../incremental/bounds.ts';
-import { compareCursor, cursorText, type Cursor } from '../../incremental/cursor.ts';
+import { compareCursor, cursorSourceText, cursorText, type Cursor } from '../../incremental/cursor.ts';
 import { durationSeconds } from '../../config/duration.ts';
 import { connectTemporal } from '../../config/env.ts';
 import { loadConnectionFile } from '../../config/load.ts';
@@ -67,7 +67,7 @@ async function inspect(sync: SyncConfig, connectionFile: string, to: string | un
     const until = settleBound(change.kind, Date.now(), durationSeconds(sync.options.settle_delay), zone, fractionDigits(change.sqlType));
     const count = async (after: Cursor | null) =>
       reader.countRows ? reader.countRows({ table: sync.source.table, change, tieBreaker, after, until }).catch(() => undefined) : undefined;
-    return { target, keyOrder, pendingNow: await count(current), pendingAfter: await count(target) };
+    return { target, keyOrder, source: cursorSourceText(sync.source.table, change, tieBreaker), pendingNow: await count(current), pendingAfter: await count(target) };
   } finally {
     await reader.close();
   }
@@ -102,10 +102,14 @@ export function register(program: Command): void {
       }
       const state = new StateStore(d.statePath);
       try {
-        const current = state.getWatermark(sync.name)?.cursor ?? null;
+        const stored = state.getWatermark(sync.name);
+        const current = stored?.cursor ?? null;
         const info = await inspect(sync, d.connectionFile, opts.to, current);
         const target = info.target;
         console.log(`sync ${sync.name}: watermark ${cursorText(current)}`);
+        if (stored?.source && stored.source !== info.source) {
+          console.log(`  it is a position in ${stored.source}; the sync now reads ${info.source}: after the reset it counts in the new one`);
+        }
         console.log(`  reset to  ${target ? cursorText(target) : 'none: the next run reads every row'}`);
         const back = current === null ? false : target === null || compareCursor(target, current, info.keyOrder) < 0;
         if (info.pendingAfter !== undefined) {
@@ -124,7 +128,7 @@ export function register(program: Command): void {
             return;
           }
         }
-        state.resetWatermark(sync.name, target, `reset ${opts.to ? `--to ${opts.to}` : '--clear'} by ${process.env.USER ?? 'dwh-import'}`);
+        state.resetWatermark(sync.name, target, `reset ${opts.to ? `--to ${opts.to}` : '--clear'} by ${process.env.USER ?? 'dwh-import'}`, info.source);
         console.log(`watermark of ${sync.name} is now ${target ? cursorText(target) : 'none'}; the next scheduled run (or \`dwh-import run ${sync.name}\`) reads from it`);
       } finally {
         state.close();
