@@ -7,16 +7,23 @@ import type { SourceDoc } from './source.ts';
 import type { SyncConfig } from './types.ts';
 
 /**
- * Every `*.yaml` / `*.yml` file directly under `dir` (sorted, hidden files skipped), or `dir` itself
- * when it is a file.
+ * Every `*.yaml` / `*.yml` file under `dir` and its sub-folders (syncs organised by team or domain),
+ * sorted by path; hidden files and folders and `node_modules` skipped. `dir` itself when it is a file.
  * @throws Error (ENOENT) when `dir` does not exist.
  */
 export function listSyncFiles(dir: string): string[] {
   if (statSync(dir).isFile()) return [dir];
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/i.test(f) && !f.startsWith('.'))
-    .sort()
-    .map((f) => join(dir, f));
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.ya?ml$/i.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
 }
 
 /** A sync and the file it came from. */

@@ -12,7 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSyncActivities } from '../activities/sync.ts';
 import { StateStore } from '../activities/state/store.ts';
-import type { PageInput, PageResult } from '../activities/types.ts';
+import type { PageInput, PageResult, PrepareResult } from '../activities/types.ts';
 import { startLocalKlaviyo, type LocalKlaviyo } from '../local-api/server.ts';
 import { duckdbExec, tempDir } from './helpers/duckdb.ts';
 import { basicSyncYaml, syncFromYaml } from './helpers/incremental.ts';
@@ -121,7 +121,7 @@ describe('loadPage commit rules', () => {
 
     // The sync now maps no unique_id: its pages are ordered by chg alone.
     const unkeyed = syncFromYaml(basicSyncYaml('moved', 'orders', { uniqueId: false, options: { page_size: 12, settle_delay: '1s' } }));
-    const f = await failure(env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' }));
+    const f = await failure(env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' as const }));
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toBe(
       'moved: the watermark (2025-02-01T00:00:08.000000 / key a-008) is a position in orders: change chg TIMESTAMP, key id VARCHAR, ' +
@@ -134,7 +134,7 @@ describe('loadPage commit rules', () => {
 
     // A reset records the new source; the run then goes ahead from the reset cursor.
     state.resetWatermark('moved', { ts: '2025-02-01T00:00:11.000000', key: null, inclusive: true }, 'test', 'orders: change chg TIMESTAMP, key none');
-    const prepared = await env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' });
+    const prepared: PrepareResult = await env().run(acts.prepareRun, { sync: unkeyed, stateKey: 'moved', runId: 'run-C', mode: 'incremental' as const });
     expect(prepared.watermark).toEqual({ ts: '2025-02-01T00:00:11.000000', key: null, inclusive: true });
   });
 });

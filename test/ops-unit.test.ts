@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { describeTemporal, temporalConnectionOptions, temporalSettings, temporalUiUrl } from '../config/env.ts';
+import { listSyncFiles } from '../config/discover.ts';
 import { parseSyncText } from '../config/load.ts';
 import { temporalFrom } from '../cli/context.ts';
 import { changeLine } from '../cli/ops-format.ts';
@@ -148,6 +149,14 @@ describe('plan: the sync diff and the pause rule', () => {
     writeFileSync(join(dir, 'syncs', 'a.yaml'), BASE);
     expect(memoPath(join(dir, 'syncs'), join(dir, 'syncs', 'a.yaml'))).toBe('syncs/a.yaml');
     expect(memoPath(join(dir, 'syncs', 'a.yaml'), join(dir, 'syncs', 'a.yaml'))).toBe('a.yaml');
+  });
+
+  it('reads sync files in sub-folders too (syncs by team), skipping hidden ones', () => {
+    const dir = tempDir();
+    for (const sub of ['syncs/shop/eu', 'syncs/.drafts', 'syncs/app']) mkdirSync(join(dir, sub), { recursive: true });
+    for (const f of ['syncs/z.yml', 'syncs/shop/eu/orders.yaml', 'syncs/.drafts/x.yaml', 'syncs/app/events.YAML', 'syncs/app/notes.txt']) writeFileSync(join(dir, f), BASE);
+    expect(listSyncFiles(join(dir, 'syncs')).map((f) => f.slice(dir.length + 1))).toEqual(['syncs/app/events.YAML', 'syncs/shop/eu/orders.yaml', 'syncs/z.yml']);
+    expect(memoPath(join(dir, 'syncs'), join(dir, 'syncs', 'shop', 'eu', 'orders.yaml'))).toBe('syncs/shop/eu/orders.yaml');
   });
 });
 

@@ -77,7 +77,9 @@ export function register(program: Command): void {
       const api = await startLocalKlaviyo({ ...apiOpts, port: 8765 }).catch(() => startLocalKlaviyo({ ...apiOpts, port: 0 }));
       say('Klaviyo', `local compatible API at ${api.url} (${limited ? "Klaviyo's real limits: 10/s, 150/min" : 'rate limits off'})`);
 
-      const t = temporalSettings({ address: temporal.address, namespace: 'default', taskQueue: 'dwh-import-demo' });
+      // The default task queue (DWH_IMPORT_TASK_QUEUE or dwh-import): the schedules the demo leaves behind are
+      // then served by `dwh-import worker` and match what `plan`/`apply` would register.
+      const t = temporalSettings({ address: temporal.address, namespace: 'default' });
       const statePath = resolve(dataDir, 'state.sqlite');
       const worker = await createWorker({
         temporal: t,
@@ -125,5 +127,9 @@ export function register(program: Command): void {
         await api.close();
       }
       console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s. Open the Temporal Web UI at ${temporal.uiUrl} (the dev server keeps running; stop it with: npm run demo -- --stop)`);
+      console.log(
+        `The schedules stay registered on task queue ${t.taskQueue}; their next runs wait for a worker. To serve them: ` +
+          `npx dwh-import local-api & KLAVIYO_BASE_URL=http://127.0.0.1:8765 KLAVIYO_API_KEY=${DEMO_KEY} npx dwh-import worker`,
+      );
     });
 }
