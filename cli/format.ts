@@ -27,12 +27,22 @@ export function runUrl(uiUrl: string, namespace: string, workflowId: string, run
   return `${uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
 }
 
+/** What the warnings of a run or preview meant for the events (they were all sent). */
+export function warningsNote(warnings: Record<string, number> | undefined): string {
+  const keys = Object.keys(warnings ?? {});
+  const dropped = keys.some((k) => k !== 'missing_unique_id');
+  const derived = keys.includes('missing_unique_id');
+  return [dropped ? 'identifier dropped, event kept' : '', derived ? 'missing_unique_id: a derived unique_id was sent' : ''].filter(Boolean).join('; ');
+}
+
 /** The block printed for one finished run. */
 export function formatRun(r: SyncRunResult, extra: { url?: string } = {}): string {
   const lines: string[] = [];
   const pad = (k: string) => `  ${k.padEnd(18)}`;
   if (r.rowsRead === 0 && r.rejectedTotal === 0) {
-    lines.push(`${pad('result')}no new rows since the watermark: nothing loaded`);
+    lines.push(
+      `${pad('result')}${r.futureRows ? 'no rows to load yet: nothing loaded (see future rows)' : 'no new rows since the watermark: nothing loaded'}`,
+    );
   }
   lines.push(`${pad('rows read')}${num(r.rowsRead)}${r.pages ? ` in ${num(r.pages)} page(s)` : ''}`);
   lines.push(
@@ -47,9 +57,12 @@ export function formatRun(r: SyncRunResult, extra: { url?: string } = {}): strin
   }
   lines.push(`${pad('rows rejected')}${num(r.rejectedTotal)}${r.rejectedTotal ? `: ${reasons(r.rejected)}` : ''}`);
   const w = reasons(r.warnings);
-  if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
+  if (w) lines.push(`${pad('warnings')}${w} (${warningsNote(r.warnings)})`);
   if (r.futureRows) {
-    lines.push(`${pad('future rows')}${num(r.futureRows)} row(s) changed after now wait until then (many? check the sync's timestamp_zone)`);
+    lines.push(
+      `${pad('future rows')}${num(r.futureRows)} row(s) have a change timestamp later than now; they load once that time has passed ` +
+        "(unexpected? the sync's timestamp_zone may not be the zone the column is written in)",
+    );
   }
   lines.push(`${pad('watermark before')}${cursorText(r.watermarkBefore)}`);
   lines.push(`${pad('watermark after')}${cursorText(r.watermarkAfter)}`);

@@ -45,7 +45,7 @@ export async function loadCsv(o: LoadCsvOptions): Promise<LoadCsvResult> {
   const parts = splitTableRef(o.table);
   if (parts.length > 2) throw new Error(`--table takes table or schema.table, not ${o.table}`);
   mkdirSync(dirname(resolve(o.dbPath)), { recursive: true });
-  const db = await DuckDBInstance.create(o.dbPath);
+  const db = await openForWriting(o.dbPath);
   const c = await db.connect();
   const q = duckdbDialect.quoteIdent;
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -99,5 +99,23 @@ export async function duckdbTableExists(dbPath: string, table: string): Promise<
   } finally {
     c.closeSync();
     db.closeSync();
+  }
+}
+
+/**
+ * Opens a DuckDB file for writing. DuckDB allows one writing process or several reading ones: while a
+ * dwh-import worker reads the file for a page (it opens it read-only per page), a writer is refused.
+ * @throws Error that names the holder and what to do, instead of DuckDB's lock message.
+ */
+export async function openForWriting(path: string): Promise<DuckDBInstance> {
+  try {
+    return await DuckDBInstance.create(path);
+  } catch (e) {
+    const m = /Could not set lock on file .*?Conflicting lock is held in (.*?) \(PID (\d+)\)/s.exec((e as Error).message);
+    if (!m) throw e;
+    throw new Error(
+      `${path} is open in another process (${m[1]}, PID ${m[2]}; a dwh-import worker reading a page, or the demo). ` +
+        'DuckDB lets one process write a file only while no other has it open: retry when that run ends, or pause the syncs reading it.',
+    );
   }
 }

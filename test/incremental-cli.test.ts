@@ -82,6 +82,12 @@ describe('dwh-import reset and backfill', () => {
     expect(refused.err).toMatch(/stdin is not a terminal: pass --yes/);
     expect(state((s) => s.getWatermark('cli-orders'))).toBeNull();
 
+    // A watermark past now would skip every row written until then: refused, even with --yes.
+    const future = await cli(['reset', 'cli-orders', '--to', '2999-01-01', '--yes']);
+    expect(future.code).toBe(1);
+    expect(future.err).toMatch(/^error: --to 2999-01-01 is later than now minus the settle delay \(\d{4}-.*\): a watermark there would skip every row changed until then/);
+    expect(state((s) => s.getWatermark('cli-orders'))).toBeNull();
+
     const r = await cli(['reset', 'cli-orders', '--to', '2026-01-01', '--yes']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);

@@ -15,7 +15,7 @@ import type { ColumnKind } from '../../activities/warehouse/types.ts';
 import { compileMapper } from '../../mapping/map-row.ts';
 import { previewRows, type Preview } from '../../mapping/preview.ts';
 import { deploymentFrom, withDeploymentOptions } from '../context.ts';
-import { num, reasons } from '../format.ts';
+import { num, reasons, warningsNote } from '../format.ts';
 
 /**
  * The latest canonical literal of a change-detection column: "read everything". A nanosecond
@@ -56,7 +56,7 @@ function text(p: Preview, header: string, nullChange: number): string {
   const rejectedTotal = Object.values(p.rejected).reduce((a, b) => a + b, 0);
   lines.push(`${pad('rows rejected')}${num(rejectedTotal)}${rejectedTotal ? `: ${reasons(p.rejected)}` : ''}`);
   const w = reasons(p.warnings);
-  if (w) lines.push(`${pad('warnings')}${w} (identifier dropped, event kept)`);
+  if (w) lines.push(`${pad('warnings')}${w} (${warningsNote(p.warnings)})`);
   lines.push(`${pad('would send')}${num(p.requests)} bulk request(s), ${num(p.bytes)} bytes${p.duplicates ? `; ${num(p.duplicates)} repeated unique_id(s) dropped` : ''}`);
   if (nullChange) lines.push(`${pad('NULL change time')}${num(nullChange)} row(s) in the table have a NULL change timestamp: a run rejects them (null_change_timestamp)`);
   return lines.join('\n');

@@ -10,7 +10,7 @@ import { Client } from '@temporalio/client';
 import { openReader } from '../../activities/connect.ts';
 import { StateStore } from '../../activities/state/store.ts';
 import { fractionDigits, settleBound, userTimeLiteral } from '../../incremental/bounds.ts';
-import { compareCursor, cursorSourceText, cursorText, type Cursor } from '../../incremental/cursor.ts';
+import { compareCursor, compareTs, cursorSourceText, cursorText, type Cursor } from '../../incremental/cursor.ts';
 import { durationSeconds } from '../../config/duration.ts';
 import { connectTemporal } from '../../config/env.ts';
 import { loadConnectionFile } from '../../config/load.ts';
@@ -67,6 +67,12 @@ async function inspect(sync: SyncConfig, connectionFile: string, to: string | un
     const until = settleBound(change.kind, Date.now(), durationSeconds(sync.options.settle_delay), zone, fractionDigits(change.sqlType));
     const count = async (after: Cursor | null) =>
       reader.countRows ? reader.countRows({ table: sync.source.table, change, tieBreaker, after, until }).catch(() => undefined) : undefined;
+    if (target && compareTs(target.ts, until) > 0) {
+      throw new Error(
+        `--to ${to} is later than now minus the settle delay (${until}): a watermark there would skip every row changed until then, ` +
+          'including rows not written yet. Pick a time in the past.',
+      );
+    }
     return { target, keyOrder, source: cursorSourceText(sync.source.table, change, tieBreaker), pendingNow: await count(current), pendingAfter: await count(target) };
   } finally {
     await reader.close();
@@ -97,7 +103,7 @@ export function register(program: Command): void {
       if (running.length) {
         throw new Error(
           `a run of ${sync.name} is in progress (${running.map((r) => r.workflowId).join(', ')}): it would stop at its next commit and its ` +
-            'remaining rows would wait for the next run. Wait for it to end (pause the schedule with `temporal schedule toggle --pause`), then reset.',
+            'remaining rows would wait for the next run. Wait for it to end (`dwh-import pause ${sync.name}` keeps the schedule from starting another), then reset.',
         );
       }
       const state = new StateStore(d.statePath);
