@@ -315,6 +315,14 @@ describe('plan and apply against the real server', () => {
     const after = await cli('plan', '--prune');
     expect(after.code).toBe(0);
     expect(after.stdout).toContain('No changes: the schedules match the sync files (1 unchanged).');
+
+    // An empty syncs folder (a wrong path in CI) does not wipe the deployment unless that is said.
+    const empty = join(dir, 'no-syncs-here');
+    mkdirSync(empty);
+    const wipe = await runCli(['apply', '--prune', '--syncs', empty], env);
+    expect(wipe.code).toBe(1);
+    expect(wipe.stdout).toContain(`Nothing was changed: ${empty} holds no sync file, so --prune would delete all 1 managed schedule(s). If that is meant, run again with --allow-empty.`);
+    expect(await describeSchedule('orders-a')).not.toBeNull();
     await expectHandMadeUntouched();
   });
 });

@@ -17,13 +17,24 @@ export function register(program: Command): void {
       program
         .command('apply')
         .description('create or update the Temporal Schedule of every sync; --prune deletes managed schedules whose file is gone')
-        .option('--prune', 'delete managed schedules whose sync file is gone'),
+        .option('--prune', 'delete managed schedules whose sync file is gone')
+        .option('--allow-empty', 'with --prune: allow deleting every managed schedule when the syncs folder holds no sync file'),
     ),
   ).action(async (opts) => {
     await withPlan(opts, !!opts.prune, async ({ client, plan, syncs, t, syncsDir }) => {
       console.log(formatPlan(plan, { address: t.address, syncsDir, files: syncs.length }));
       if (planErrors(plan).length) {
         console.log('\nNothing was changed.');
+        process.exitCode = 1;
+        return;
+      }
+      // A CI job pointed at the wrong (empty) folder must not wipe the deployment.
+      const deletes = plan.entries.filter((e) => e.action === 'delete').length;
+      if (opts.prune && syncs.length === 0 && deletes > 0 && !opts.allowEmpty) {
+        console.log(
+          `\nNothing was changed: ${syncsDir} holds no sync file, so --prune would delete all ${deletes} managed schedule(s). ` +
+            'If that is meant, run again with --allow-empty.',
+        );
         process.exitCode = 1;
         return;
       }
