@@ -41,38 +41,33 @@ export interface KlaviyoEvent {
  * Stable reject reason codes (part of the public contract: they appear in run results, the state
  * store's rejects and `dwh-import preview`). See `mapping/README.md` for when each one applies.
  */
-export type RejectReason =
-  // rule 1: metric
-  | 'missing_metric'
-  | 'metric_too_long'
-  // rule 2: event time
-  | 'invalid_timestamp'
-  | 'timestamp_out_of_range'
-  // rule 3: profile (the identifier reasons are rejects only when no valid identifier remains)
-  | 'missing_identifier'
-  | 'invalid_email'
-  | 'invalid_phone'
-  | 'invalid_external_id'
-  | 'invalid_profile_id'
-  // rule 4: unique_id
-  | 'invalid_unique_id'
-  // rule 5: value and currency
-  | 'invalid_value'
-  | 'inexact_value'
-  | 'invalid_currency'
-  // rule 7: Klaviyo's ingestion limits
-  | 'property_limit'
-  | 'string_too_long'
-  | 'array_too_long'
-  | 'nesting_too_deep'
-  | 'integer_out_of_range'
-  | 'payload_too_large'
-  // incremental reads (pitfall 9)
-  | 'null_change_timestamp'
-  // the loader: Klaviyo answered 400 for this event
-  | 'api_rejected'
-  // a value of an unexpected JS type (a reader bug): the row is kept out instead of stopping the page
-  | 'mapping_failed';
+export const REJECT_REASONS = [
+  'missing_metric',
+  'metric_too_long',
+  'invalid_timestamp',
+  'timestamp_out_of_range',
+  'missing_identifier',
+  'invalid_email',
+  'invalid_phone',
+  'invalid_external_id',
+  'invalid_profile_id',
+  'invalid_unique_id',
+  'invalid_value',
+  'inexact_value',
+  'invalid_currency',
+  'property_limit',
+  'string_too_long',
+  'array_too_long',
+  'nesting_too_deep',
+  'integer_out_of_range',
+  'payload_too_large',
+  'null_change_timestamp',
+  'api_rejected',
+  'mapping_failed',
+] as const;
+
+/** One of `REJECT_REASONS` (grouped by rule in `mapping/README.md`). */
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** Why a row did not become an event. `column` names the source column concerned, when one is. */
 export interface Reject {

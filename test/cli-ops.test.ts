@@ -160,6 +160,13 @@ describe('operator commands', () => {
     expect(byRun.stdout).toContain(`2 rejected row(s) of clicks (run ${runId})`);
     const other = await cli('rejects', 'clicks', '--run', '00000000-0000-0000-0000-000000000000');
     expect(other.stdout).toBe(`no rejected rows for clicks (run 00000000-0000-0000-0000-000000000000) in ${statePath}\n`);
+    // Typos are errors, not empty lists.
+    const typo = await cli('rejects', 'clicks', '--reason', 'invalid_emial');
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/^error: --reason invalid_emial is not a reject reason; did you mean invalid_email\? \(reasons: missing_metric, /);
+    const unknown = await cli('rejects', 'clickz');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^error: no sync named "clickz" in \S+; did you mean "clicks"\? \(syncs: /);
   });
 
   it('pause shows in status; run still works by hand on a paused schedule; resume', async () => {

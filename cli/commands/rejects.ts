@@ -9,6 +9,9 @@ import type { Command } from 'commander';
 import { StateStore } from '../../activities/state/store.ts';
 import { maskDetail, maskValue, showValue } from '../../ops/mask.ts';
 import { num, reasons } from '../format.ts';
+import { checkSyncs } from '../../config/discover.ts';
+import { closest } from '../../config/suggest.ts';
+import { REJECT_REASONS } from '../../mapping/types.ts';
 import { timeText } from '../ops-format.ts';
 import { deploymentFrom, withDeploymentOptions } from '../context.ts';
 
@@ -26,8 +29,19 @@ export function register(program: Command): void {
   ).action((name: string, opts) => {
     const d = deploymentFrom(opts);
     if (!existsSync(d.statePath)) throw new Error(`state store ${d.statePath} not found: rejects are kept where the workers keep watermarks (set DWH_IMPORT_STATE or --state)`);
+    if (opts.reason && !(REJECT_REASONS as readonly string[]).includes(opts.reason)) {
+      const near = closest(opts.reason, REJECT_REASONS);
+      throw new Error(`--reason ${opts.reason} is not a reject reason${near ? `; did you mean ${near}?` : ''} (reasons: ${REJECT_REASONS.join(', ')})`);
+    }
     const state = new StateStore(d.statePath);
     try {
+      if (!state.getWatermark(name) && state.listRejects(name, { limit: 1 }).length === 0 && existsSync(d.syncsDir)) {
+        const names = checkSyncs([d.syncsDir]).syncs.map((s) => s.sync.name);
+        if (!names.includes(name)) {
+          const near = closest(name, names);
+          throw new Error(`no sync named "${name}" in ${d.syncsDir}${near ? `; did you mean "${near}"?` : ''} (syncs: ${names.join(', ') || 'none'})`);
+        }
+      }
       const limit = Math.max(1, Number(opts.limit) || 50);
       const all = state.listRejects(name, { runId: opts.run, limit: opts.run || opts.reason ? 1_000_000 : limit });
       const matching = opts.reason ? all.filter((r) => r.reason === opts.reason) : all;
