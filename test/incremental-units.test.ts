@@ -113,6 +113,29 @@ describe('bounds', () => {
 });
 
 describe('state store', () => {
+  it('keeps each run\'s rejects: a later run rejecting the same row does not take it from the earlier one; an old store is migrated', () => {
+    const path = join(tempDir(), 'state.sqlite');
+    // A store of the earlier layout: one reject per (sync, row_key).
+    const old = new Database(path);
+    old.exec(`CREATE TABLE rejects (sync TEXT NOT NULL, row_key TEXT NOT NULL, reason TEXT NOT NULL, column_name TEXT, detail TEXT NOT NULL,
+      run_id TEXT NOT NULL, row_json TEXT, recorded_at TEXT NOT NULL, PRIMARY KEY (sync, row_key));
+      CREATE INDEX rejects_by_run ON rejects (sync, run_id);
+      INSERT INTO rejects VALUES ('s', 'r0', 'invalid_email', 'email', 'bad', 'run-0', NULL, '2024-01-01T00:00:00.000Z')`);
+    old.close();
+    const s = new StateStore(path);
+    expect(s.listRejects('s', { runId: 'run-0' }).map((r) => r.rowKey)).toEqual(['r0']);
+    const rej = (rowKey: string, runId: string, reason = 'null_change_timestamp') => ({ sync: 's', rowKey, reason, detail: 'x', runId });
+    s.recordRejects([rej('r1', 'run-1'), rej('r2', 'run-1', 'invalid_email')]);
+    s.recordRejects([rej('r1', 'run-2'), rej('r0', 'run-2')]);
+    s.recordRejects([rej('r1', 'run-2')]); // a retried page of the same run: recorded once
+    expect(s.listRejects('s', { runId: 'run-1' }).map((r) => r.rowKey).sort()).toEqual(['r1', 'r2']);
+    expect(s.listRejects('s', { runId: 'run-2' }).map((r) => r.rowKey).sort()).toEqual(['r0', 'r1']);
+    // Without a run: each row once, with its latest reject.
+    expect(s.listRejects('s').map((r) => `${r.rowKey}@${r.runId}`).sort()).toEqual(['r0@run-2', 'r1@run-2', 'r2@run-1']);
+    expect(s.rejectCounts('s')).toEqual({ null_change_timestamp: 2, invalid_email: 1 });
+    s.close();
+  });
+
   const a = { ts: '2024-01-01T00:00:00.000000', key: '1' };
   const b = { ts: '2024-01-01T00:00:00.000000', key: '2' };
   const c = { ts: '2024-01-02T00:00:00.000000', key: '1' };

@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS rejects (
   run_id      TEXT NOT NULL,
   row_json    TEXT,
   recorded_at TEXT NOT NULL,
-  PRIMARY KEY (sync, row_key)
+  PRIMARY KEY (sync, row_key, run_id)
 );
 CREATE INDEX IF NOT EXISTS rejects_by_run ON rejects (sync, run_id);
 `;
@@ -127,6 +127,19 @@ export class StateStore {
     };
     add('watermarks', 'cursor_inclusive', 'INTEGER NOT NULL DEFAULT 0');
     add('watermarks', 'cursor_source', 'TEXT');
+    // Rejects were kept once per row (a later run's reject of the same row replaced the earlier run's);
+    // now once per row and run, so that `rejects --run` lists exactly what that run rejected.
+    const rejectsSql = (this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rejects'").get() as { sql: string } | undefined)?.sql;
+    if (rejectsSql && /PRIMARY KEY \(sync, row_key\)/.test(rejectsSql)) {
+      this.db.transaction(() => {
+        this.db.exec('DROP INDEX IF EXISTS rejects_by_run; ALTER TABLE rejects RENAME TO rejects_v1');
+        this.db.exec(SCHEMA);
+        this.db.exec(
+          `INSERT INTO rejects (sync, row_key, reason, column_name, detail, run_id, row_json, recorded_at)
+           SELECT sync, row_key, reason, column_name, detail, run_id, row_json, recorded_at FROM rejects_v1; DROP TABLE rejects_v1`,
+        );
+      }).immediate();
+    }
     add('watermark_log', 'from_inclusive', 'INTEGER NOT NULL DEFAULT 0');
     add('watermark_log', 'to_inclusive', 'INTEGER NOT NULL DEFAULT 0');
   }
@@ -261,8 +274,8 @@ export class StateStore {
     if (rejects.length === 0) return;
     const stmt = this.db.prepare(
       `INSERT INTO rejects (sync, row_key, reason, column_name, detail, run_id, row_json, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (sync, row_key) DO UPDATE SET reason = excluded.reason, column_name = excluded.column_name,
-         detail = excluded.detail, run_id = excluded.run_id, row_json = excluded.row_json, recorded_at = excluded.recorded_at`,
+       ON CONFLICT (sync, row_key, run_id) DO UPDATE SET reason = excluded.reason, column_name = excluded.column_name,
+         detail = excluded.detail, row_json = excluded.row_json, recorded_at = excluded.recorded_at`,
     );
     const now = new Date().toISOString();
     this.db.transaction(() => {
@@ -272,12 +285,18 @@ export class StateStore {
     })();
   }
 
-  /** Rejected rows of a sync, newest first, optionally of one run. */
+  /**
+   * Rejected rows of a sync, newest first: those of one run (`runId`), or else each row's latest reject
+   * (a row rejected by several runs is listed once, with the last run).
+   */
   listRejects(sync: string, opts: { runId?: string; limit?: number } = {}): StoredReject[] {
+    const cols = 'sync, row_key, reason, column_name, detail, run_id, row_json, recorded_at';
     const rows = this.db
       .prepare(
-        `SELECT sync, row_key, reason, column_name, detail, run_id, row_json, recorded_at FROM rejects
-         WHERE sync = ? ${opts.runId ? 'AND run_id = ?' : ''} ORDER BY recorded_at DESC, row_key LIMIT ?`,
+        opts.runId
+          ? `SELECT ${cols} FROM rejects WHERE sync = ? AND run_id = ? ORDER BY recorded_at DESC, rowid DESC LIMIT ?`
+          : `SELECT ${cols} FROM (SELECT ${cols}, rowid AS r, ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY recorded_at DESC, rowid DESC) AS latest
+               FROM rejects WHERE sync = ?) WHERE latest = 1 ORDER BY recorded_at DESC, r DESC LIMIT ?`,
       )
       .all(...(opts.runId ? [sync, opts.runId] : [sync]), opts.limit ?? 100) as {
       sync: string;
@@ -301,9 +320,14 @@ export class StateStore {
     }));
   }
 
-  /** Reject counts of a sync by reason (all runs). */
+  /** Rejected rows of a sync by reason, each row counted once with its latest reject. */
   rejectCounts(sync: string): Record<string, number> {
-    const rows = this.db.prepare('SELECT reason, COUNT(*) AS n FROM rejects WHERE sync = ? GROUP BY reason').all(sync) as { reason: string; n: number }[];
+    const rows = this.db
+      .prepare(
+        `SELECT reason, COUNT(*) AS n FROM (SELECT reason, ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY recorded_at DESC, rowid DESC) AS latest
+           FROM rejects WHERE sync = ?) WHERE latest = 1 GROUP BY reason`,
+      )
+      .all(sync) as { reason: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.reason, r.n]));
   }
 
