@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { openDuckDBReader } from '../activities/warehouse/duckdb.ts';
 import { loadSyncFile } from '../config/load.ts';
@@ -100,15 +100,19 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
   const connFile = join(dir, `connection-${sync.name}.yaml`);
   writeFileSync(connFile, `type: duckdb\npath: ${dbPath}\n`);
   const taskQueue = `bench-${sync.name}-${Date.now()}`;
-  // Started as a user starts it (`dwh-import worker`: the bin file through its `#!` line, which sets the
-  // worker's memory tuning); BENCH_WORKER_NODE_ARGS adds Node options (e.g. --cpu-prof) via NODE_OPTIONS.
-  const nodeOptions = [process.env.NODE_OPTIONS, process.env.BENCH_WORKER_NODE_ARGS].filter(Boolean).join(' ');
+  // Started as a user starts it (`dwh-import worker`): with the environment and Node options of the bin
+  // file's `#!/usr/bin/env -S ...` line (the worker's memory tuning), plus BENCH_WORKER_NODE_ARGS
+  // (e.g. --cpu-prof, which NODE_OPTIONS does not allow).
+  const bin = join(repo, 'bin', 'dwh-import.js');
+  const shebang = readFileSync(bin, 'utf8').split('\n')[0].replace(/^#!\/usr\/bin\/env -S\s+/, '').split(/\s+/);
+  const shebangEnv = Object.fromEntries(shebang.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split('=', 2)));
+  const shebangArgs = shebang.slice(shebang.indexOf('node') + 1);
+  const nodeArgs = [...shebangArgs, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const metricsPort = await freePort();
-  const worker = spawn(join(repo, 'bin', 'dwh-import.js'), ['worker', '--no-rate-limit', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
+  const worker = spawn(process.execPath, [...nodeArgs, bin, 'worker', '--no-rate-limit', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
     env: {
       ...process.env,
-      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
-      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, // the same node as the bench
+      ...shebangEnv,
       TEMPORAL_ADDRESS: address,
       DWH_IMPORT_TASK_QUEUE: taskQueue,
       DWH_IMPORT_CONNECTION: connFile,
@@ -124,7 +128,13 @@ async function pipeline(address: string, dir: string, dbPath: string, sync: Sync
     const rssSamples: number[] = [];
     const heapSamples: string[] = [];
     const sampler = setInterval(() => {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'));
+      let status = '';
+      try {
+        status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+      } catch {
+        return; // the worker has exited (its exit is reported below)
+      }
+      const m = /VmRSS:\s+(\d+) kB/.exec(status);
       if (m) rssSamples.push(Number(m[1]));
       if (process.env.BENCH_RSS_TRACE) {
         fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).then((t) => {
