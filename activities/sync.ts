@@ -9,7 +9,7 @@
  * recognised by the retry (the stored watermark carries this run's id).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ConnectionConfig, SyncConfig } from '../config/types.ts';
+import { tieBreakerName, type ConnectionConfig, type SyncConfig } from '../config/types.ts';
 import { durationSeconds } from '../config/duration.ts';
 import { fractionDigits, readStart, settleBound, userTimeLiteral } from '../incremental/bounds.ts';
 import { compareCursor, cursorSourceText, cursorText, shiftLiteral, type Cursor, type KeyOrder } from '../incremental/cursor.ts';
@@ -96,7 +96,7 @@ export function resolveColumns(sync: SyncConfig, columns: SourceColumn[]): Resol
   if (!['timestamp_ntz', 'timestamp_tz', 'date'].includes(change.kind)) {
     throw new MappingError(`column "${change.name}" mapped as change_timestamp has type ${change.sqlType}; a TIMESTAMP or DATE column is needed`);
   }
-  const tbName = sync.source.tie_breaker ?? sync.mapping.unique_id;
+  const tbName = tieBreakerName(sync);
   const tieBreaker = tbName ? find(tbName) : undefined;
   if (tbName && !tieBreaker) throw new MappingError(`tie-break column "${tbName}" does not exist in ${sync.source.table}`);
   if (tieBreaker && !TIE_BREAK_KINDS.has(tieBreaker.kind)) {

@@ -51,6 +51,14 @@ export interface SyncConfig {
 }
 
 /** Run options, all with safe defaults. Durations are strings like `90s`, `5m`, `2h`, `1d`. */
+/**
+ * The column that orders rows sharing a change timestamp (the cursor's second part): `source.tie_breaker`,
+ * else the `unique_id` column; undefined when neither is set (pages then never split such a group).
+ */
+export function tieBreakerName(sync: SyncConfig): string | undefined {
+  return sync.source.tie_breaker ?? sync.mapping.unique_id;
+}
+
 export interface SyncOptions {
   /** Rows read per page (one activity per page). Default 5,000. */
   page_size: number;

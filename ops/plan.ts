@@ -15,7 +15,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import diff from 'microdiff';
 import { ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { LoadedSync } from '../config/discover.ts';
-import type { SyncConfig } from '../config/types.ts';
+import { tieBreakerName, type SyncConfig } from '../config/types.ts';
 import {
   SCHEDULE_POLICIES,
   WORKFLOW_TYPE,
@@ -150,7 +150,7 @@ export function scheduleChanges(d: ScheduleDescription, sync: SyncConfig, taskQu
     changes.push(...diffSyncs(prev, sync));
     // The watermark is a position in (table, change column, tie-break key): it survives an update, but
     // not a change of what it counts in. Runs refuse it then (see prepareRun); say so before apply.
-    const cursorOf = (s: SyncConfig) => [s.source.table, s.mapping.change_timestamp, s.source.tie_breaker ?? s.mapping.unique_id ?? null];
+    const cursorOf = (s: SyncConfig) => [s.source.table, s.mapping.change_timestamp, tieBreakerName(s) ?? null];
     const [t0, c0, k0] = cursorOf(prev);
     const [t1, c1, k1] = cursorOf(sync);
     if (t0 !== t1 || c0 !== c1 || k0 !== k1) {

@@ -24,7 +24,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
   type WorkflowExecutionInfo,
 } from '@temporalio/client';
-import type { SyncConfig } from '../config/types.ts';
+import { tieBreakerName, type SyncConfig } from '../config/types.ts';
 import { durationSeconds } from '../config/duration.ts';
 import { EVENT_SYNC_NAME } from '../workflows/search-attributes.ts';
 import type { SyncRunResult, SyncWorkflowInput, syncWorkflow } from '../workflows/index.ts';
@@ -87,7 +87,7 @@ export function syncDetails(sync: SyncConfig, file?: string): string {
     `- source: \`${sync.source.table}\`${file ? ` (defined in \`${file}\`)` : ''}`,
     `- metric: ${sync.metric.name ? `"${sync.metric.name}"` : `from column \`${sync.metric.column}\``}`,
     `- event time: \`${sync.mapping.event_timestamp}\`, change timestamp: \`${sync.mapping.change_timestamp}\`` +
-      (sync.source.tie_breaker ?? sync.mapping.unique_id ? `, tie-break \`${sync.source.tie_breaker ?? sync.mapping.unique_id}\`` : ''),
+      (tieBreakerName(sync) ? `, tie-break \`${tieBreakerName(sync)}\`` : ''),
     `- profile: ${ids}`,
     `- unique_id: ${sync.mapping.unique_id ? `\`${sync.mapping.unique_id}\`` : 'derived from the row (hash)'}`,
     `- schedule: ${scheduleText(sync.schedule)}`,

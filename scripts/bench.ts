@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { openDuckDBReader } from '../activities/warehouse/duckdb.ts';
 import { loadSyncFile } from '../config/load.ts';
-import type { SyncConfig } from '../config/types.ts';
+import { tieBreakerName, type SyncConfig } from '../config/types.ts';
 import { freePort, startDevServer, type DevServer } from '../devenv/dev-server.ts';
 import { loadRetail, RETAIL_EXAMPLES } from '../devenv/retail-data.ts';
 import { ensureTemporalCli } from '../devenv/temporal-cli.ts';
@@ -55,7 +55,7 @@ async function ceiling(dbPath: string, sync: SyncConfig): Promise<{ rows: number
   const columns = await reader.describe(sync.source.table);
   const mapper = compileMapper(sync, columns);
   const change = columns.find((c) => c.name === sync.mapping.change_timestamp)!;
-  const tb = columns.find((c) => c.name === (sync.source.tie_breaker ?? sync.mapping.unique_id));
+  const tb = columns.find((c) => c.name === tieBreakerName(sync));
   let after: Cursor | null = null;
   let rows = 0;
   let bytes = 0;

@@ -14,7 +14,7 @@ import { compareCursor, compareTs, cursorSourceText, cursorText, type Cursor } f
 import { durationSeconds } from '../../config/duration.ts';
 import { connectTemporal } from '../../config/env.ts';
 import { loadConnectionFile } from '../../config/load.ts';
-import type { SyncConfig } from '../../config/types.ts';
+import { tieBreakerName, type SyncConfig } from '../../config/types.ts';
 import { num } from '../format.ts';
 import { deploymentFrom, temporalFrom, withDeploymentOptions, withTemporalOptions } from '../context.ts';
 import { findSync, runningRuns } from '../sync-lookup.ts';
@@ -59,7 +59,7 @@ async function inspect(sync: SyncConfig, connectionFile: string, to: string | un
     if (!change || !['timestamp_ntz', 'timestamp_tz', 'date'].includes(change.kind)) {
       throw new Error(`the change_timestamp column "${name}" of ${sync.source.table} is missing or not a TIMESTAMP/DATE`);
     }
-    const tbName = sync.source.tie_breaker ?? sync.mapping.unique_id;
+    const tbName = tieBreakerName(sync);
     const tieBreaker = tbName ? columns.find((c) => c.name === tbName) ?? columns.find((c) => c.name.toLowerCase() === tbName.toLowerCase()) : undefined;
     const keyOrder = tieBreaker && ['integer', 'decimal', 'float'].includes(tieBreaker.kind) ? ('numeric' as const) : ('text' as const);
     const zone = sync.options.timestamp_zone;
