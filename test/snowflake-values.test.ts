@@ -179,7 +179,7 @@ describe('Snowflake SQL dialect', () => {
       { name: 'ID', kind: 'integer' as const, sqlType: 'NUMBER(38,0)' },
       { name: 'UPDATED_AT', kind: 'timestamp_ntz' as const, sqlType: 'TIMESTAMP_NTZ(3)' },
     ];
-    const q = pageQuery(snowflakeDialect, {
+    const req = {
       table: 'events.orders',
       columns: cols,
       change: cols[1],
@@ -187,7 +187,8 @@ describe('Snowflake SQL dialect', () => {
       after: { ts: '2026-01-05T10:00:00.123000000', key: '9007199254740993' },
       until: '2026-01-06T00:00:00.000000',
       limit: 500,
-    });
+    };
+    const q = pageQuery(snowflakeDialect, req);
     expect(q.sql).toBe(
       'SELECT "ID", "UPDATED_AT" FROM "EVENTS"."ORDERS" WHERE "UPDATED_AT" IS NOT NULL AND "UPDATED_AT" <= CAST(? AS TIMESTAMP_NTZ(9)) AND ' +
         '"UPDATED_AT" >= CAST(? AS TIMESTAMP_NTZ(9)) AND ("UPDATED_AT" > CAST(? AS TIMESTAMP_NTZ(9)) OR "ID" > CAST(? AS NUMBER(38,0))) ' +
@@ -195,15 +196,7 @@ describe('Snowflake SQL dialect', () => {
     );
     expect(q.params).toEqual(['2026-01-06T00:00:00.000000', '2026-01-05T10:00:00.123000000', '2026-01-05T10:00:00.123000000', '9007199254740993']);
     // The bounds step of a page resuming inside a group reads the rest of the group by a plain key range.
-    const b = pageBoundsQuery(snowflakeDialect, {
-      table: 'events.orders',
-      columns: cols,
-      change: cols[1],
-      tieBreaker: cols[0],
-      after: { ts: '2026-01-05T10:00:00.123000000', key: '9007199254740993' },
-      until: '2026-01-06T00:00:00.000000',
-      limit: 500,
-    });
+    const b = pageBoundsQuery(snowflakeDialect, req);
     expect(b.sql).toContain(
       'WHERE "UPDATED_AT" IS NOT NULL AND "UPDATED_AT" <= CAST(? AS TIMESTAMP_NTZ(9)) AND "UPDATED_AT" = CAST(? AS TIMESTAMP_NTZ(9)) AND "ID" > CAST(? AS NUMBER(38,0)) ORDER BY "ID" LIMIT 500',
     );
@@ -213,7 +206,7 @@ describe('Snowflake SQL dialect', () => {
       '2026-01-06T00:00:00.000000', '2026-01-05T10:00:00.123000000',
     ]);
     // Without a key to resume after (first page, or after a NULL key) the single keyset query is kept.
-    expect(pageBoundsQuery(snowflakeDialect, { table: 'events.orders', columns: cols, change: cols[1], tieBreaker: cols[0], after: null, until: '2026-01-06T00:00:00.000000', limit: 500 }).sql).not.toContain('UNION ALL');
+    expect(pageBoundsQuery(snowflakeDialect, { ...req, after: null }).sql).not.toContain('UNION ALL');
     expect(snowflakeDialect.param('TIMESTAMP_LTZ(0)')).toBe('CAST(? AS TIMESTAMP_LTZ(9))');
     expect(snowflakeDialect.param('TIMESTAMP_TZ(9)')).toBe('CAST(? AS TIMESTAMP_TZ(9))');
     expect(snowflakeDialect.param('VARCHAR')).toBe('CAST(? AS VARCHAR)');
